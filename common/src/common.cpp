@@ -17,15 +17,24 @@ void check_failed(const char* expression, const char* file, int line) noexcept {
 
 const char* error_code_name(ErrorCode code) noexcept {
   switch (code) {
-    case ErrorCode::ok: return "ok";
-    case ErrorCode::invalid_argument: return "invalid argument";
-    case ErrorCode::not_found: return "not found";
-    case ErrorCode::already_exists: return "already exists";
-    case ErrorCode::permission_denied: return "permission denied";
-    case ErrorCode::corruption: return "corruption";
-    case ErrorCode::io_error: return "I/O error";
-    case ErrorCode::unavailable: return "unavailable";
-    case ErrorCode::internal: return "internal error";
+    case ErrorCode::ok:
+      return "ok";
+    case ErrorCode::invalid_argument:
+      return "invalid argument";
+    case ErrorCode::not_found:
+      return "not found";
+    case ErrorCode::already_exists:
+      return "already exists";
+    case ErrorCode::permission_denied:
+      return "permission denied";
+    case ErrorCode::corruption:
+      return "corruption";
+    case ErrorCode::io_error:
+      return "I/O error";
+    case ErrorCode::unavailable:
+      return "unavailable";
+    case ErrorCode::internal:
+      return "internal error";
   }
   return "unknown error";
 }

@@ -187,7 +187,8 @@ Status write_key_file(const std::filesystem::path& path, const SecretKey& key) {
 
 Result<SecretKey> read_key_file(const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return error(ErrorCode::io_error, "cannot open key file " + path.string() + ": " + errno_text());
+  if (fd < 0)
+    return error(ErrorCode::io_error, "cannot open key file " + path.string() + ": " + errno_text());
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     ::close(fd);
@@ -203,18 +204,22 @@ Result<SecretKey> read_key_file(const std::filesystem::path& path) {
   std::array<char, 256> buffer{};
   const ssize_t got = ::read(fd, buffer.data(), buffer.size());
   ::close(fd);
-  if (got < 0) return error(ErrorCode::io_error, "cannot read key file " + path.string() + ": " + errno_text());
+  if (got < 0)
+    return error(ErrorCode::io_error, "cannot read key file " + path.string() + ": " + errno_text());
   std::string_view text(buffer.data(), static_cast<std::size_t>(got));
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.remove_suffix(1);
-  Result<SecretKey> result = error(ErrorCode::invalid_argument,
-                                   "key file " + path.string() + " does not hold a 64-hex-character secret key");
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
+    text.remove_suffix(1);
+  Result<SecretKey> result =
+      error(ErrorCode::invalid_argument,
+            "key file " + path.string() + " does not hold a 64-hex-character secret key");
   if (text.size() == 64) {
     auto raw = from_hex(text);
     if (raw) {
       result = SecretKey::from_bytes(*raw);
       secure_wipe(raw->data(), raw->size());
       if (!result.ok()) {
-        result = error(ErrorCode::invalid_argument, "key file " + path.string() + ": " + result.status().message());
+        result = error(ErrorCode::invalid_argument,
+                       "key file " + path.string() + ": " + result.status().message());
       }
     }
   }

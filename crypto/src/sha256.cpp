@@ -8,17 +8,44 @@
 
 namespace cityledger::crypto {
 
+namespace {
+
+// OpenSSL 3 looks an algorithm up on every EVP_sha256()-based init unless it is
+// fetched once; small hashes (Merkle nodes, signing digests) are dominated by
+// that lookup otherwise.
+const EVP_MD* sha256_md() {
+  static EVP_MD* md = [] {
+    EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    CL_CHECK(fetched != nullptr);
+    return fetched;
+  }();
+  return md;
+}
+
+// One reusable context per thread for one-shot hashing.
+struct ThreadContext {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ThreadContext() { CL_CHECK(ctx != nullptr); }
+  ~ThreadContext() { EVP_MD_CTX_free(ctx); }
+};
+
+}  // namespace
+
 Hash32 sha256(ByteSpan data) {
+  thread_local ThreadContext thread_context;
+  EVP_MD_CTX* ctx = thread_context.ctx;
   Hash32 out;
   unsigned int size = 0;
-  CL_CHECK(EVP_Digest(data.data(), data.size(), out.bytes.data(), &size, EVP_sha256(), nullptr) == 1);
+  CL_CHECK(EVP_DigestInit_ex2(ctx, sha256_md(), nullptr) == 1);
+  CL_CHECK(EVP_DigestUpdate(ctx, data.data(), data.size()) == 1);
+  CL_CHECK(EVP_DigestFinal_ex(ctx, out.bytes.data(), &size) == 1);
   CL_CHECK(size == 32);
   return out;
 }
 
 Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
   CL_CHECK(ctx_ != nullptr);
-  CL_CHECK(EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) == 1);
+  CL_CHECK(EVP_DigestInit_ex2(ctx_, sha256_md(), nullptr) == 1);
 }
 
 Sha256::~Sha256() {
@@ -48,7 +75,7 @@ Hash32 Sha256::finish() {
   unsigned int size = 0;
   CL_CHECK(EVP_DigestFinal_ex(ctx_, out.bytes.data(), &size) == 1);
   CL_CHECK(size == 32);
-  CL_CHECK(EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) == 1);
+  CL_CHECK(EVP_DigestInit_ex2(ctx_, sha256_md(), nullptr) == 1);
   return out;
 }
 

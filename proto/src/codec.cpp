@@ -47,7 +47,8 @@ Status decode_into(ByteSpan bytes, google::protobuf::Message& out, std::size_t m
   const std::string& type = out.GetDescriptor()->name();
   if (bytes.size() > max_size_bytes) {
     return error(ErrorCode::invalid_argument, type + ": " + std::to_string(bytes.size()) +
-                                                  " bytes is over the limit of " + std::to_string(max_size_bytes));
+                                                  " bytes is over the limit of " +
+                                                  std::to_string(max_size_bytes));
   }
   out.Clear();
   google::protobuf::io::CodedInputStream input(bytes.data(), static_cast<int>(bytes.size()));
@@ -60,8 +61,8 @@ Status decode_into(ByteSpan bytes, google::protobuf::Message& out, std::size_t m
     return error(ErrorCode::invalid_argument, type + ": unknown fields are not accepted");
   }
   const std::string again = encode(out);
-  if (again.size() != bytes.size() || !std::equal(again.begin(), again.end(),
-                                                  reinterpret_cast<const char*>(bytes.data()))) {
+  if (again.size() != bytes.size() ||
+      !std::equal(again.begin(), again.end(), reinterpret_cast<const char*>(bytes.data()))) {
     return error(ErrorCode::invalid_argument, type + ": bytes are not in canonical form");
   }
   return {};

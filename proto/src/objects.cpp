@@ -24,22 +24,23 @@ Hash32 tx_hash(const pb::Transaction& tx) { return hash_message(tx); }
 pb::Transaction sign_transaction(const pb::TxBody& body, const crypto::SecretKey& key) {
   pb::Transaction tx;
   tx.set_body(encode(body));
-  const Hash32 digest = crypto::signing_digest(crypto::purpose::transaction, body.chain_id(), as_bytes(tx.body()));
+  const Hash32 digest =
+      crypto::signing_digest(crypto::purpose::transaction, body.chain_id(), as_bytes(tx.body()));
   tx.set_signature(key.sign(digest).to_string());
   return tx;
 }
 
 Status validate_anchor_entry(const pb::AnchorEntry& entry, const Limits& limits) {
   if (entry.content_hash().size() != 32) {
-    return error(ErrorCode::invalid_argument, "content_hash must be 32 bytes, got " +
-                                                  std::to_string(entry.content_hash().size()));
+    return error(ErrorCode::invalid_argument,
+                 "content_hash must be 32 bytes, got " + std::to_string(entry.content_hash().size()));
   }
   if (entry.kind() == pb::ENTRY_KIND_UNSPECIFIED || !pb::EntryKind_IsValid(entry.kind())) {
     return error(ErrorCode::invalid_argument, "entry kind is missing or unknown");
   }
   if (entry.dataset_id().size() > limits.max_dataset_id_bytes) {
-    return error(ErrorCode::invalid_argument, "dataset_id is longer than " +
-                                                  std::to_string(limits.max_dataset_id_bytes) + " bytes");
+    return error(ErrorCode::invalid_argument,
+                 "dataset_id is longer than " + std::to_string(limits.max_dataset_id_bytes) + " bytes");
   }
   if (static_cast<std::size_t>(entry.metadata_size()) > limits.max_metadata_fields) {
     return error(ErrorCode::invalid_argument,
@@ -48,12 +49,13 @@ Status validate_anchor_entry(const pb::AnchorEntry& entry, const Limits& limits)
   const std::string* previous_key = nullptr;
   for (const auto& field : entry.metadata()) {
     if (field.key().empty() || field.key().size() > limits.max_metadata_key_bytes) {
-      return error(ErrorCode::invalid_argument, "metadata key must be 1.." +
-                                                    std::to_string(limits.max_metadata_key_bytes) + " bytes");
+      return error(ErrorCode::invalid_argument,
+                   "metadata key must be 1.." + std::to_string(limits.max_metadata_key_bytes) + " bytes");
     }
     if (field.value().size() > limits.max_metadata_value_bytes) {
       return error(ErrorCode::invalid_argument, "metadata value for '" + field.key() + "' is longer than " +
-                                                    std::to_string(limits.max_metadata_value_bytes) + " bytes");
+                                                    std::to_string(limits.max_metadata_value_bytes) +
+                                                    " bytes");
     }
     if (previous_key != nullptr && !(*previous_key < field.key())) {
       return error(ErrorCode::invalid_argument, "metadata keys must be unique and in ascending order");
@@ -73,8 +75,8 @@ Result<VerifiedTransaction> verify_transaction(const pb::Transaction& tx, std::s
   CL_TRY(decode_into(as_bytes(tx.body()), out.body, limits.max_transaction_bytes));
   const pb::TxBody& body = out.body;
   if (body.chain_id() != chain_id) {
-    return error(ErrorCode::invalid_argument, "transaction is for chain '" + body.chain_id() + "', not '" +
-                                                  std::string(chain_id) + "'");
+    return error(ErrorCode::invalid_argument,
+                 "transaction is for chain '" + body.chain_id() + "', not '" + std::string(chain_id) + "'");
   }
   auto signer = hash_field(body.signer(), "signer");
   if (!signer.ok()) return signer.status();
@@ -87,8 +89,9 @@ Result<VerifiedTransaction> verify_transaction(const pb::Transaction& tx, std::s
       const auto& entries = body.anchor().entries();
       if (entries.empty()) return error(ErrorCode::invalid_argument, "anchor batch is empty");
       if (static_cast<std::size_t>(entries.size()) > limits.max_entries_per_batch) {
-        return error(ErrorCode::invalid_argument,
-                     "anchor batch has more than " + std::to_string(limits.max_entries_per_batch) + " entries");
+        return error(
+            ErrorCode::invalid_argument,
+            "anchor batch has more than " + std::to_string(limits.max_entries_per_batch) + " entries");
       }
       for (int i = 0; i < entries.size(); ++i) {
         Status s = validate_anchor_entry(entries[i], limits);

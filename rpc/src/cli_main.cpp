@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
   hash->add_option("files", files, "Files to hash")->required()->check(CLI::ExistingFile);
 
   std::string key_out;
-  auto* keygen = app.add_subcommand("keygen", "Create a BIP340 secret key file (mode 0600) and print its public key");
+  auto* keygen =
+      app.add_subcommand("keygen", "Create a BIP340 secret key file (mode 0600) and print its public key");
   keygen->add_option("--out", key_out, "Where to write the key file")->required();
 
   std::string key_in;

@@ -6,8 +6,8 @@ namespace cityledger::detail {
 [[noreturn]] void check_failed(const char* expression, const char* file, int line) noexcept;
 }
 
-#define CL_CHECK(condition)                                                  \
-  do {                                                                       \
-    if (!(condition)) [[unlikely]]                                           \
-      ::cityledger::detail::check_failed(#condition, __FILE__, __LINE__);   \
+#define CL_CHECK(condition)                                               \
+  do {                                                                    \
+    if (!(condition)) [[unlikely]]                                        \
+      ::cityledger::detail::check_failed(#condition, __FILE__, __LINE__); \
   } while (0)

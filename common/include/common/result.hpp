@@ -49,8 +49,8 @@ inline Status error(ErrorCode code, std::string message) { return {code, std::mo
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::move(value)) {}                  // NOLINT: implicit by design
-  Result(Status status) : state_(std::move(status)) {            // NOLINT: implicit by design
+  Result(T value) : state_(std::move(value)) {}        // NOLINT: implicit by design
+  Result(Status status) : state_(std::move(status)) {  // NOLINT: implicit by design
     CL_CHECK(!std::get<Status>(state_).ok());
   }
 
@@ -85,8 +85,8 @@ class [[nodiscard]] Result {
 }  // namespace cityledger
 
 // Returns early from the enclosing function when a Status is not ok.
-#define CL_TRY(expr)                        \
-  do {                                      \
+#define CL_TRY(expr)                          \
+  do {                                        \
     ::cityledger::Status cl_status_ = (expr); \
-    if (!cl_status_.ok()) return cl_status_; \
+    if (!cl_status_.ok()) return cl_status_;  \
   } while (0)

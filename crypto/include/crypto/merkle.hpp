@@ -30,8 +30,8 @@ Hash32 root(std::span<const Hash32> leaf_hashes);
 // PATH(m, D[0:n]) and PROOF(m, D[0:n]) over leaf hashes.
 // Preconditions (invalid_argument otherwise): index < n, 0 < first <= second <= n.
 Result<std::vector<Hash32>> inclusion_path(std::span<const Hash32> leaf_hashes, std::uint64_t index);
-Result<std::vector<Hash32>> consistency_proof(std::span<const Hash32> leaf_hashes,
-                                              std::uint64_t first, std::uint64_t second);
+Result<std::vector<Hash32>> consistency_proof(std::span<const Hash32> leaf_hashes, std::uint64_t first,
+                                              std::uint64_t second);
 
 // RFC 9162 section 2.1.3.2: true iff `path` proves that `leaf` is leaf
 // `index` of the tree of `tree_size` leaves whose root is `root`.
@@ -40,8 +40,8 @@ bool verify_inclusion(std::uint64_t index, std::uint64_t tree_size, const Hash32
 
 // The root that an inclusion path implies, or nullopt when the path has the
 // wrong length for (index, tree_size).
-std::optional<Hash32> root_from_inclusion(std::uint64_t index, std::uint64_t tree_size,
-                                          const Hash32& leaf, std::span<const Hash32> path);
+std::optional<Hash32> root_from_inclusion(std::uint64_t index, std::uint64_t tree_size, const Hash32& leaf,
+                                          std::span<const Hash32> path);
 
 // RFC 9162 section 2.1.4.2: true iff `proof` shows the tree of size `second`
 // with root `second_root` extends the tree of size `first` with `first_root`.

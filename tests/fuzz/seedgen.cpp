@@ -1,0 +1,148 @@
+// Writes a seed corpus of valid inputs for every fuzz target into DIR/<target>/,
+// so fuzzing starts from well-formed messages instead of random bytes.
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "crypto/merkle.hpp"
+#include "crypto/sha256.hpp"
+#include "fuzz_common.hpp"
+#include "proto/codec.hpp"
+#include "proto/objects.hpp"
+
+using namespace cityledger;
+namespace fs = std::filesystem;
+
+namespace {
+
+void write(const fs::path& dir, int n, const std::string& bytes) {
+  fs::create_directories(dir);
+  std::ofstream(dir / ("seed-" + std::to_string(n)), std::ios::binary) << bytes;
+}
+
+pb::Transaction sample_tx(const crypto::SecretKey& key, std::uint64_t nonce, int entries) {
+  pb::TxBody body;
+  body.set_chain_id(fuzz::chain_id);
+  body.set_signer(key.public_key().to_string());
+  body.set_nonce(nonce);
+  for (int i = 0; i < entries; ++i) {
+    auto* e = body.mutable_anchor()->add_entries();
+    e->set_content_hash(crypto::sha256("seed " + std::to_string(nonce * 100 + i)).to_string());
+    e->set_kind(pb::ENTRY_KIND_FILE);
+    e->set_dataset_id("traffic/loop-detectors");
+    auto* m = e->add_metadata();
+    m->set_key("sensor");
+    m->set_value("loop-" + std::to_string(i));
+  }
+  return proto::sign_transaction(body, key);
+}
+
+pb::Block sample_block(const crypto::SecretKey& key, std::uint64_t height) {
+  pb::Block block;
+  for (int i = 0; i < 2; ++i) *block.add_txs() = sample_tx(key, height * 10 + i, 1 + i);
+  auto* h = block.mutable_header();
+  h->set_chain_id(fuzz::chain_id);
+  h->set_height(height);
+  h->set_time_unix_ms(1'790'000'000'000 + height);
+  h->set_previous_block_hash(std::string(32, '\x01'));
+  h->set_txs_root(proto::to_field(proto::txs_root(block.txs())));
+  h->set_tx_count(2);
+  h->set_log_size(height * 3);
+  h->set_log_root(std::string(32, '\x02'));
+  return block;
+}
+
+pb::Vote sample_vote(const crypto::SecretKey& key, std::uint64_t height, pb::VoteType type) {
+  pb::Vote v;
+  v.set_type(type);
+  v.set_height(height);
+  v.set_round(static_cast<std::uint32_t>(height % 3));
+  v.set_block_id(std::string(32, static_cast<char>(height)));
+  v.set_validator_index(1);
+  proto::sign_vote(v, fuzz::chain_id, key);
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: fuzz_seedgen DIR\n";
+    return 2;
+  }
+  const fs::path root = argv[1];
+  const auto key = crypto::SecretKey::from_seed_for_testing(1);
+  int n = 0;
+
+  for (std::uint64_t i = 1; i <= 4; ++i) {
+    write(root / "transaction", n++, proto::encode(sample_tx(key, i, static_cast<int>(i))));
+  }
+
+  for (std::uint64_t h = 1; h <= 3; ++h) {
+    pb::CommittedBlock committed;
+    *committed.mutable_block() = sample_block(key, h);
+    auto* cert = committed.mutable_commit();
+    cert->set_height(h);
+    cert->set_block_id(proto::to_field(proto::block_hash(committed.block().header())));
+    auto* sig = cert->add_signatures();
+    sig->set_validator_index(1);
+    sig->set_signature(sample_vote(key, h, pb::VOTE_TYPE_PRECOMMIT).signature());
+    write(root / "committed_block", n++, proto::encode(committed));
+
+    pb::Envelope proposal;
+    auto* p = proposal.mutable_proposal();
+    *p->mutable_block() = committed.block();
+    p->mutable_proposal()->set_height(h);
+    p->mutable_proposal()->set_pol_round(-1);
+    p->mutable_proposal()->set_block_id(cert->block_id());
+    proto::sign_proposal(*p->mutable_proposal(), fuzz::chain_id, key);
+    write(root / "envelope", n++, proto::encode(proposal));
+  }
+  for (auto type : {pb::VOTE_TYPE_PREVOTE, pb::VOTE_TYPE_PRECOMMIT}) {
+    pb::Envelope e;
+    *e.mutable_vote() = sample_vote(key, 5, type);
+    write(root / "envelope", n++, proto::encode(e));
+  }
+  {
+    pb::Envelope e;
+    e.mutable_hello()->set_chain_id(fuzz::chain_id);
+    e.mutable_hello()->set_validator(key.public_key().to_string());
+    e.mutable_hello()->set_height(9);
+    write(root / "envelope", n++, proto::encode(e));
+    pb::Envelope r;
+    r.mutable_block_request()->set_from_height(3);
+    r.mutable_block_request()->set_max_blocks(16);
+    write(root / "envelope", n++, proto::encode(r));
+    pb::Envelope t;
+    *t.mutable_tx() = sample_tx(key, 77, 3);
+    write(root / "envelope", n++, proto::encode(t));
+  }
+
+  // Valid inclusion and consistency proofs in merkle_proof's layout.
+  std::vector<Hash32> leaves;
+  for (int i = 0; i < 13; ++i) leaves.push_back(crypto::merkle::leaf_hash(as_bytes(std::to_string(i))));
+  auto u64 = [](std::uint64_t v) {
+    std::string s(8, '\0');
+    for (int i = 7; i >= 0; --i, v >>= 8) s[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
+    return s;
+  };
+  for (std::uint64_t size : {1, 5, 8, 13}) {
+    for (std::uint64_t index : {0ul, size / 2, size - 1}) {
+      auto tree = std::span(leaves).subspan(0, size);
+      const std::uint64_t first = 1 + index;
+      std::string input = u64(index) + u64(size) + u64(first) + leaves[index].to_string() +
+                          crypto::merkle::root(tree).to_string() +
+                          crypto::merkle::root(tree.subspan(0, first)).to_string();
+      const auto path = crypto::merkle::inclusion_path(tree, index);
+      for (const auto& p : path.value()) input += p.to_string();
+      write(root / "merkle_proof", n++, input);
+    }
+  }
+
+  write(root / "hex", n++, key.public_key().hex());
+  write(root / "hex", n++, crypto::sha256("x").hex() + crypto::sha256("y").hex());
+  write(root / "hex", n++, "ABCDEF0123");
+  write(root / "hex", n++, "xyz");
+  std::cout << "wrote " << n << " seeds under " << root << "\n";
+  return 0;
+}
