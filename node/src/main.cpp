@@ -1,13 +1,80 @@
-// cityledgerd: the validator. Its commands (init, testnet, start) arrive with
-// the validator-node issue; today it reports its version and build.
+// cityledgerd: the validator process.
 #include <CLI/CLI.hpp>
 #include <iostream>
+
+#include "node/genesis.hpp"
+#include "node/setup.hpp"
+
+using namespace cityledger;
+
+namespace {
+
+int fail(const Status& status) {
+  std::cerr << "cityledgerd: " << status.to_string() << "\n";
+  return 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"cityledgerd - validator node of the cityledger permissioned ledger"};
   app.set_version_flag("--version", std::string("cityledgerd 0.1.0"));
-  app.require_subcommand(0);
+  app.require_subcommand(1);
+
+  node::InitOptions init;
+  auto* init_cmd = app.add_subcommand(
+      "init",
+      "Create a validator home: config.toml, validator.key (0600), tls.key and tls.crt, and a one-validator "
+      "genesis.json to replace with the consortium's");
+  init_cmd->add_option("--home", init.home, "Home directory to create")->required();
+  init_cmd->add_option("--chain-id", init.chain_id, "Chain id (a-z, 0-9, '.', '_', '-')")->required();
+  init_cmd->add_option("--name", init.name, "Validator name")->capture_default_str();
+  init_cmd->add_option("--p2p", init.p2p_listen, "Peer address host:port")->capture_default_str();
+  init_cmd->add_option("--rpc", init.rpc_listen, "JSON-RPC address host:port")->capture_default_str();
+
+  node::TestnetOptions testnet;
+  bool testnet_json = false;
+  auto* testnet_cmd = app.add_subcommand(
+      "testnet", "Create a complete local network: genesis.json, node homes and client keys");
+  testnet_cmd->add_option("--validators", testnet.validators, "Number of validators")->capture_default_str();
+  testnet_cmd->add_option("--dir", testnet.dir, "Directory to create (must be new or empty)")->required();
+  testnet_cmd
+      ->add_option("--base-port", testnet.base_port,
+                   "First port; node i uses base+10i (p2p) and base+10i+1 (rpc)")
+      ->capture_default_str();
+  testnet_cmd->add_option("--chain-id", testnet.chain_id, "Chain id")->capture_default_str();
+  testnet_cmd->add_flag("--json", testnet_json, "Print one JSON object describing the network");
+
   CLI11_PARSE(app, argc, argv);
-  std::cout << app.help();
+
+  if (*init_cmd) {
+    auto validator = node::init_home(init);
+    if (!validator) return fail(validator.status());
+    node::Genesis genesis;
+    genesis.chain_id = init.chain_id;
+    genesis.genesis_time = node::utc_now_rfc3339();
+    genesis.validators.push_back(*validator);
+    genesis.accounts.push_back({validator->pubkey, {node::role_validator}});
+    std::ofstream(init.home / "genesis.json") << genesis.to_json();
+    std::cout << "initialized " << init.home.string() << "\n"
+              << "validator pubkey: " << validator->pubkey.hex() << "\n"
+              << "tls pubkey pin:   " << validator->tls_pubkey.hex() << "\n";
+    return 0;
+  }
+  if (*testnet_cmd) {
+    auto net = node::make_testnet(testnet);
+    if (!net) return fail(net.status());
+    if (testnet_json) {
+      std::cout << net->to_json() << "\n";
+    } else {
+      std::cout << "created a " << net->nodes.size() << "-validator network '" << net->chain_id << "' in "
+                << testnet.dir.string() << "\n  genesis:   " << net->genesis.string() << "\n";
+      for (const auto& n : net->nodes)
+        std::cout << "  " << n.home.string() << "  p2p " << n.p2p << "  rpc " << n.rpc << "\n";
+      std::cout << "  submitter key: " << net->submitter_key.string()
+                << "\n  admin key:     " << net->admin_key.string() << "\n";
+    }
+    return 0;
+  }
   return 0;
 }

@@ -1,0 +1,57 @@
+// Setting up validator homes and whole local networks (cityledgerd init / testnet).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "node/config.hpp"
+#include "node/genesis.hpp"
+
+namespace cityledger::node {
+
+struct InitOptions {
+  std::filesystem::path home;
+  std::string chain_id;
+  std::string name = "validator";
+  std::string p2p_listen = "127.0.0.1:26656";
+  std::string rpc_listen = "127.0.0.1:26657";
+};
+
+// A validator home: config.toml, validator.key (0600), tls.key (0600) and
+// tls.crt. Refuses to touch a home that already has a key. Returns this
+// validator's entry for genesis.json.
+Result<GenesisValidator> init_home(const InitOptions& options);
+
+struct TestnetOptions {
+  std::filesystem::path dir;
+  std::string chain_id = "cityledger-localnet";
+  std::uint32_t validators = 4;
+  std::uint16_t base_port = 26600;
+};
+
+struct TestnetNode {
+  std::filesystem::path home;
+  std::string rpc;  // http://127.0.0.1:PORT
+  std::string p2p;  // 127.0.0.1:PORT
+};
+
+struct Testnet {
+  std::filesystem::path genesis;
+  std::string chain_id;
+  std::vector<TestnetNode> nodes;
+  std::filesystem::path submitter_key;
+  std::filesystem::path admin_key;
+
+  std::string to_json() const;  // the --json contract of `cityledgerd testnet`
+};
+
+// Ports: node i listens for peers on base_port + 10*i and for RPC on base_port + 10*i + 1.
+Result<Testnet> make_testnet(const TestnetOptions& options);
+
+// Current UTC time as RFC 3339 ("2026-11-28T13:00:00Z").
+std::string utc_now_rfc3339();
+
+}  // namespace cityledger::node

@@ -1,0 +1,148 @@
+#include "node/setup.hpp"
+
+#include <ctime>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "crypto/schnorr.hpp"
+#include "node/tls_identity.hpp"
+
+namespace cityledger::node {
+
+namespace fs = std::filesystem;
+
+std::string utc_now_rfc3339() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buffer;
+}
+
+namespace {
+
+Status write_file(const fs::path& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  out.flush();
+  if (!out) return error(ErrorCode::io_error, "cannot write " + path.string());
+  return {};
+}
+
+Status make_private_dir(const fs::path& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return error(ErrorCode::io_error, "cannot create " + dir.string() + ": " + ec.message());
+  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (ec)
+    return error(ErrorCode::io_error, "cannot set permissions on " + dir.string() + ": " + ec.message());
+  return {};
+}
+
+Result<crypto::PublicKey> new_key_file(const fs::path& path) {
+  auto key = crypto::SecretKey::generate();
+  if (!key) return key.status();
+  CL_TRY(crypto::write_key_file(path, *key));
+  return key->public_key();
+}
+
+}  // namespace
+
+Result<GenesisValidator> init_home(const InitOptions& options) {
+  CL_TRY(validate_chain_id(options.chain_id));
+  NodeConfig config;
+  config.home = options.home;
+  config.name = options.name;
+  config.chain_id = options.chain_id;
+  config.p2p_listen = options.p2p_listen;
+  config.rpc_listen = options.rpc_listen;
+  if (fs::exists(config.path(config.validator_key_file))) {
+    return error(ErrorCode::already_exists, config.path(config.validator_key_file).string() +
+                                                " exists; refusing to replace a validator key");
+  }
+  CL_TRY(make_private_dir(options.home));
+  CL_TRY(make_private_dir(config.path(config.data_dir)));
+  auto pubkey = new_key_file(config.path(config.validator_key_file));
+  if (!pubkey) return pubkey.status();
+  auto pin = generate_tls_identity(config.path(config.tls_key_file), config.path(config.tls_cert_file),
+                                   options.name);
+  if (!pin) return pin.status();
+  CL_TRY(config.save());
+  GenesisValidator v;
+  v.name = options.name;
+  v.pubkey = *pubkey;
+  v.tls_pubkey = *pin;
+  v.p2p = options.p2p_listen;
+  return v;
+}
+
+Result<Testnet> make_testnet(const TestnetOptions& options) {
+  CL_TRY(validate_chain_id(options.chain_id));
+  if (options.validators < 1 || options.validators > 64) {
+    return error(ErrorCode::invalid_argument, "--validators must be between 1 and 64");
+  }
+  if (static_cast<std::uint32_t>(options.base_port) + 10 * options.validators > 65535 ||
+      options.base_port < 1024) {
+    return error(ErrorCode::invalid_argument, "--base-port leaves no room for the ports (1024..65535)");
+  }
+  std::error_code ec;
+  if (fs::exists(options.dir) && !fs::is_empty(options.dir, ec)) {
+    return error(ErrorCode::already_exists, options.dir.string() + " is not empty; choose a new directory");
+  }
+  CL_TRY(make_private_dir(options.dir));
+  const fs::path dir = fs::absolute(options.dir);
+
+  Testnet net;
+  net.chain_id = options.chain_id;
+  Genesis genesis;
+  genesis.chain_id = options.chain_id;
+  genesis.genesis_time = utc_now_rfc3339();
+  for (std::uint32_t i = 0; i < options.validators; ++i) {
+    const std::uint32_t p2p_port = options.base_port + 10 * i;
+    const std::uint32_t rpc_port = p2p_port + 1;
+    InitOptions init;
+    init.home = dir / ("node" + std::to_string(i));
+    init.chain_id = options.chain_id;
+    init.name = "node" + std::to_string(i);
+    init.p2p_listen = "127.0.0.1:" + std::to_string(p2p_port);
+    init.rpc_listen = "127.0.0.1:" + std::to_string(rpc_port);
+    auto validator = init_home(init);
+    if (!validator) return validator.status();
+    genesis.validators.push_back(*validator);
+    genesis.accounts.push_back({validator->pubkey, {role_validator}});
+    net.nodes.push_back({init.home, "http://" + init.rpc_listen, init.p2p_listen});
+  }
+  CL_TRY(make_private_dir(dir / "keys"));
+  net.submitter_key = dir / "keys" / "submitter.key";
+  net.admin_key = dir / "keys" / "admin.key";
+  auto submitter = new_key_file(net.submitter_key);
+  if (!submitter) return submitter.status();
+  auto admin = new_key_file(net.admin_key);
+  if (!admin) return admin.status();
+  genesis.accounts.push_back({*submitter, {role_submitter}});
+  genesis.accounts.push_back({*admin, {role_admin}});
+
+  // One byte-identical genesis.json for the network and in every home.
+  const std::string text = genesis.to_json();
+  auto check = Genesis::parse(text);
+  if (!check)
+    return error(ErrorCode::internal, "generated genesis does not parse: " + check.status().message());
+  net.genesis = dir / "genesis.json";
+  CL_TRY(write_file(net.genesis, text));
+  for (const auto& node : net.nodes) CL_TRY(write_file(node.home / "genesis.json", text));
+  return net;
+}
+
+std::string Testnet::to_json() const {
+  nlohmann::ordered_json doc;
+  doc["genesis"] = genesis.string();
+  doc["chain_id"] = chain_id;
+  doc["nodes"] = nlohmann::ordered_json::array();
+  for (const auto& n : nodes)
+    doc["nodes"].push_back({{"home", n.home.string()}, {"rpc", n.rpc}, {"p2p", n.p2p}});
+  doc["keys"] = {{"submitter", submitter_key.string()}, {"admin", admin_key.string()}};
+  return doc.dump();
+}
+
+}  // namespace cityledger::node

@@ -1,0 +1,165 @@
+#include "node/setup.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "crypto/schnorr.hpp"
+#include "crypto/sha256.hpp"
+#include "node/config.hpp"
+#include "node/genesis.hpp"
+#include "node/tls_identity.hpp"
+
+namespace cityledger::node {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("cl_node_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+mode_t mode_of(const fs::path& p) {
+  struct stat st {};
+  EXPECT_EQ(::stat(p.c_str(), &st), 0);
+  return st.st_mode & 0777;
+}
+
+TEST_F(TempDir, TestnetCreatesAConsistentNetwork) {
+  auto net = make_testnet({dir_, "city-test", 4, 30000});
+  ASSERT_TRUE(net.ok()) << net.status().to_string();
+  ASSERT_EQ(net->nodes.size(), 4u);
+  auto genesis = Genesis::load(net->genesis);
+  ASSERT_TRUE(genesis.ok()) << genesis.status().to_string();
+  EXPECT_EQ(genesis->chain_id, "city-test");
+  ASSERT_EQ(genesis->validators.size(), 4u);
+  EXPECT_EQ(genesis->hash, crypto::sha256(read(net->genesis)));
+  for (std::size_t i = 0; i < 4; ++i) {
+    const auto& home = net->nodes[i].home;
+    EXPECT_EQ(read(home / "genesis.json"), read(net->genesis)) << "byte-identical genesis in every home";
+    auto key = crypto::read_key_file(home / "validator.key");
+    ASSERT_TRUE(key.ok()) << key.status().to_string();
+    EXPECT_EQ(key->public_key(), genesis->validators[i].pubkey);
+    EXPECT_EQ(mode_of(home / "validator.key"), 0600u);
+    EXPECT_EQ(mode_of(home / "tls.key"), 0600u);
+    auto pin = tls_pin_of_certificate(home / "tls.crt");
+    ASSERT_TRUE(pin.ok());
+    EXPECT_EQ(*pin, genesis->validators[i].tls_pubkey);
+    auto config = NodeConfig::load(home);
+    ASSERT_TRUE(config.ok()) << config.status().to_string();
+    EXPECT_EQ(config->p2p_listen, "127.0.0.1:" + std::to_string(30000 + 10 * i));
+    EXPECT_EQ(config->rpc_listen, "127.0.0.1:" + std::to_string(30000 + 10 * i + 1));
+    EXPECT_EQ(net->nodes[i].rpc, "http://" + config->rpc_listen);
+  }
+  auto submitter = crypto::read_key_file(net->submitter_key);
+  ASSERT_TRUE(submitter.ok());
+  bool found = false;
+  for (const auto& a : genesis->accounts) {
+    if (a.pubkey == submitter->public_key()) found = a.roles == std::vector<std::string>{"submitter"};
+  }
+  EXPECT_TRUE(found);
+
+  // The --json contract.
+  const auto doc = nlohmann::json::parse(net->to_json());
+  EXPECT_EQ(doc["genesis"], net->genesis.string());
+  EXPECT_EQ(doc["chain_id"], "city-test");
+  EXPECT_EQ(doc["nodes"].size(), 4u);
+  EXPECT_EQ(doc["nodes"][2]["p2p"], "127.0.0.1:30020");
+  EXPECT_EQ(doc["keys"]["admin"], net->admin_key.string());
+
+  // A second run into the same directory is refused; nothing is overwritten.
+  const std::string before = read(net->genesis);
+  auto again = make_testnet({dir_, "city-test", 4, 30000});
+  EXPECT_FALSE(again.ok());
+  EXPECT_EQ(read(net->genesis), before);
+}
+
+TEST_F(TempDir, InitRefusesToReplaceAKey) {
+  InitOptions init{dir_, "city-test", "v0", "127.0.0.1:1", "127.0.0.1:2"};
+  ASSERT_TRUE(init_home(init).ok());
+  const std::string key = read(dir_ / "validator.key");
+  auto again = init_home(init);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), ErrorCode::already_exists);
+  EXPECT_EQ(read(dir_ / "validator.key"), key);
+}
+
+TEST(Genesis, RefusesBadDocumentsWithTheReason) {
+  const auto k1 = crypto::SecretKey::from_seed_for_testing(1).public_key().hex();
+  const auto k2 = crypto::SecretKey::from_seed_for_testing(2).public_key().hex();
+  const std::string pin(64, 'a');
+  auto doc = [&](const std::string& validators, const std::string& accounts,
+                 const std::string& chain = "city") {
+    return R"({"chain_id":")" + chain + R"(","genesis_time":"2026-01-01T00:00:00Z","validators":)" +
+           validators + R"(,"accounts":)" + accounts + "}";
+  };
+  auto v = [&](const std::string& key, const std::string& name) {
+    return R"({"name":")" + name + R"(","pubkey":")" + key + R"(","tls_pubkey":")" + pin +
+           R"(","p2p":"127.0.0.1:1"})";
+  };
+  EXPECT_TRUE(Genesis::parse(doc("[" + v(k1, "a") + "]", "[]")).ok());
+  auto expect_error = [](const std::string& text, const std::string& needle) {
+    auto g = Genesis::parse(text);
+    ASSERT_FALSE(g.ok()) << text;
+    EXPECT_NE(g.status().message().find(needle), std::string::npos) << g.status().message();
+  };
+  expect_error("{not json", "not valid JSON");
+  expect_error(doc("[]", "[]"), "non-empty");
+  expect_error(doc("[" + v(k1, "a") + "," + v(k1, "b") + "]", "[]"), "duplicate pubkey");
+  expect_error(doc("[" + v(k1, "a") + "," + v(k2, "a") + "]", "[]"), "duplicate name");
+  expect_error(doc("[" + v(std::string(64, 'z'), "a") + "]", "[]"), "lowercase hex");
+  expect_error(doc("[" + v(k1, "a") + "]", R"([{"pubkey":")" + k2 + R"(","roles":["king"]}])"),
+               "unknown role");
+  expect_error(doc("[" + v(k1, "a") + "]", "[]", "Bad Chain"), "chain id");
+  std::string extra = doc("[" + v(k1, "a") + "]", "[]");
+  extra.insert(1, R"("surprise":1,)");
+  expect_error(extra, "unknown field 'surprise'");
+}
+
+TEST_F(TempDir, ConfigRoundTripAndUnknownKeys) {
+  fs::create_directories(dir_);
+  NodeConfig c;
+  c.home = dir_;
+  c.name = "n1";
+  c.chain_id = "city";
+  c.log_format = "json";
+  ASSERT_TRUE(c.save().ok());
+  auto loaded = NodeConfig::load(dir_);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  EXPECT_EQ(loaded->name, "n1");
+  EXPECT_EQ(loaded->log_format, "json");
+  EXPECT_EQ(loaded->rpc_max_body_bytes, 1u << 20);
+
+  std::ofstream(dir_ / "config.toml", std::ios::app) << "\n[rpc2]\nlisten = 'x'\n";
+  auto bad = NodeConfig::load(dir_);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("rpc2.listen"), std::string::npos);
+
+  std::ofstream(dir_ / "config.toml", std::ios::trunc) << "[log]\nformat = 'xml'\n";
+  EXPECT_FALSE(NodeConfig::load(dir_).ok());
+  std::ofstream(dir_ / "config.toml", std::ios::trunc) << "[rpc]\nmax_body_bytes = 'big'\n";
+  EXPECT_FALSE(NodeConfig::load(dir_).ok());
+  std::ofstream(dir_ / "config.toml", std::ios::trunc) << "[rpc\n";
+  EXPECT_FALSE(NodeConfig::load(dir_).ok());
+}
+
+}  // namespace
+}  // namespace cityledger::node
