@@ -1,0 +1,113 @@
+// The mempool: signed transactions waiting for a block.
+//
+// Each transaction is checked once, on entry: canonical decoding, chain id,
+// size and content limits, signature, the signer's role, and its nonce. Block
+// validation then skips the signature check of transactions it finds here
+// (was_verified), so no transaction is verified twice on this node.
+//
+// Bounded in count and bytes; a full mempool refuses new transactions
+// (ErrorCode::unavailable) rather than silently evicting accepted ones.
+// Thread-safe: every method takes the one internal lock.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cityledger.pb.h"
+#include "common/bytes.hpp"
+#include "common/result.hpp"
+#include "crypto/schnorr.hpp"
+#include "proto/objects.hpp"
+
+namespace cityledger::node {
+
+// What the committed ledger state says about an account.
+struct AccountState {
+  std::set<std::string> roles;
+  std::uint64_t next_nonce = 1;  // the nonce its next transaction must carry
+};
+
+// Read access to committed state, supplied by the node (backed by the ledger).
+class AccountView {
+ public:
+  virtual ~AccountView() = default;
+  virtual std::optional<AccountState> account(const crypto::PublicKey& key) const = 0;
+  virtual bool is_committed(const Hash32& tx_hash) const = 0;
+};
+
+// The role a transaction's action needs.
+const char* required_role(const pb::TxBody& body);
+
+struct MempoolLimits {
+  std::size_t max_txs = 50'000;
+  std::size_t max_bytes = 256u << 20;
+  // How far beyond an account's next nonce a transaction may be queued, so a
+  // client can pipeline without waiting for each commit.
+  std::uint64_t max_nonce_gap = 10'000;
+  proto::Limits tx_limits;
+};
+
+struct MempoolStats {
+  std::uint64_t accepted = 0;
+  std::uint64_t refused = 0;
+  std::uint64_t removed_committed = 0;
+};
+
+class Mempool {
+ public:
+  Mempool(std::string chain_id, const AccountView& accounts, MempoolLimits limits = {});
+
+  // Admits a transaction or says exactly why not: invalid_argument (malformed,
+  // wrong chain, bad entries), permission_denied (bad signature, unknown signer,
+  // missing role), already_exists (duplicate, nonce reused/replayed),
+  // unavailable (full).
+  Result<Hash32> add(const pb::Transaction& tx);
+
+  // Up to the limits, transactions in per-account nonce order, only runs of
+  // consecutive nonces starting at each account's next nonce; accounts
+  // interleaved fairly in order of their oldest transaction.
+  std::vector<pb::Transaction> reap(std::size_t max_txs, std::size_t max_bytes) const;
+
+  // The transactions of a committed block leave; queued transactions whose
+  // nonce is now below their account's next nonce are dropped too.
+  void remove_committed(const std::vector<Hash32>& tx_hashes);
+
+  bool contains(const Hash32& tx_hash) const;
+  // True when this exact transaction passed the full entry check here.
+  bool was_verified(const Hash32& tx_hash) const { return contains(tx_hash); }
+
+  std::size_t size() const;
+  std::size_t bytes() const;
+  MempoolStats stats() const;
+
+ private:
+  struct Entry {
+    pb::Transaction tx;
+    crypto::PublicKey signer;
+    std::uint64_t nonce = 0;
+    std::size_t size_bytes = 0;
+    std::uint64_t arrival = 0;
+  };
+  void erase_locked(const Hash32& hash);
+  Result<Hash32> refuse(Status status);
+
+  const std::string chain_id_;
+  const AccountView& accounts_;
+  const MempoolLimits limits_;
+
+  mutable std::mutex mutex_;
+  std::unordered_map<Hash32, Entry, Hash32Hasher> by_hash_;
+  std::map<crypto::PublicKey, std::map<std::uint64_t, Hash32>> by_account_;  // signer -> nonce -> hash
+  std::size_t bytes_ = 0;
+  std::uint64_t arrivals_ = 0;
+  MempoolStats stats_;
+};
+
+}  // namespace cityledger::node

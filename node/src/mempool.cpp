@@ -1,0 +1,184 @@
+#include "node/mempool.hpp"
+
+#include <algorithm>
+
+#include "node/genesis.hpp"
+
+namespace cityledger::node {
+
+const char* required_role(const pb::TxBody& body) {
+  switch (body.action_case()) {
+    case pb::TxBody::kAnchor:
+      return role_submitter;
+    case pb::TxBody::kContract:
+      return role_partner;
+    case pb::TxBody::kGovernance:
+      return role_validator;
+    case pb::TxBody::ACTION_NOT_SET:
+      break;
+  }
+  return "";
+}
+
+Mempool::Mempool(std::string chain_id, const AccountView& accounts, MempoolLimits limits)
+    : chain_id_(std::move(chain_id)), accounts_(accounts), limits_(limits) {}
+
+Result<Hash32> Mempool::refuse(Status status) {
+  std::lock_guard lock(mutex_);
+  ++stats_.refused;
+  return status;
+}
+
+Result<Hash32> Mempool::add(const pb::Transaction& tx) {
+  // The expensive checks run outside the lock.
+  auto verified = proto::verify_transaction(tx, chain_id_, limits_.tx_limits);
+  if (!verified) return refuse(verified.status());
+  const Hash32 hash = verified->hash;
+  const std::uint64_t nonce = verified->body.nonce();
+
+  auto account = accounts_.account(verified->signer);
+  if (!account) {
+    return refuse(error(ErrorCode::permission_denied,
+                        "signer " + verified->signer.hex() + " is not an account of this network"));
+  }
+  const std::string role = required_role(verified->body);
+  if (!account->roles.contains(role)) {
+    return refuse(error(ErrorCode::permission_denied, "signer " + verified->signer.hex() + " lacks the '" +
+                                                          role + "' role this action needs"));
+  }
+  if (accounts_.is_committed(hash))
+    return refuse(error(ErrorCode::already_exists, "transaction already committed"));
+  if (nonce < account->next_nonce) {
+    return refuse(error(ErrorCode::already_exists, "nonce " + std::to_string(nonce) +
+                                                       " already used (next is " +
+                                                       std::to_string(account->next_nonce) + "): a replay"));
+  }
+  if (nonce - account->next_nonce > limits_.max_nonce_gap) {
+    return refuse(error(ErrorCode::invalid_argument, "nonce " + std::to_string(nonce) +
+                                                         " is too far ahead (next is " +
+                                                         std::to_string(account->next_nonce) + ")"));
+  }
+
+  const std::size_t size = tx.ByteSizeLong();
+  std::lock_guard lock(mutex_);
+  if (by_hash_.contains(hash)) {
+    ++stats_.refused;
+    return error(ErrorCode::already_exists, "transaction already in the mempool");
+  }
+  auto& queue = by_account_[verified->signer];
+  if (queue.contains(nonce)) {
+    ++stats_.refused;
+    return error(ErrorCode::already_exists, "another transaction with nonce " + std::to_string(nonce) +
+                                                " is already pending for this signer");
+  }
+  if (by_hash_.size() >= limits_.max_txs || bytes_ + size > limits_.max_bytes) {
+    if (queue.empty()) by_account_.erase(verified->signer);
+    ++stats_.refused;
+    return error(ErrorCode::unavailable, "mempool is full; retry later");
+  }
+  queue.emplace(nonce, hash);
+  by_hash_.emplace(hash, Entry{tx, verified->signer, nonce, size, arrivals_++});
+  bytes_ += size;
+  ++stats_.accepted;
+  return hash;
+}
+
+std::vector<pb::Transaction> Mempool::reap(std::size_t max_txs, std::size_t max_bytes) const {
+  std::lock_guard lock(mutex_);
+  // Per account, the runnable run of consecutive nonces from the next nonce.
+  struct Run {
+    std::uint64_t first_arrival;
+    std::vector<const Entry*> entries;
+  };
+  std::vector<Run> runs;
+  for (const auto& [signer, queue] : by_account_) {
+    auto account = accounts_.account(signer);
+    if (!account) continue;
+    Run run{0, {}};
+    std::uint64_t expected = account->next_nonce;
+    for (const auto& [nonce, hash] : queue) {
+      if (nonce < expected) continue;
+      if (nonce != expected) break;
+      run.entries.push_back(&by_hash_.at(hash));
+      ++expected;
+    }
+    if (run.entries.empty()) continue;
+    run.first_arrival = run.entries.front()->arrival;
+    runs.push_back(std::move(run));
+  }
+  std::sort(runs.begin(), runs.end(),
+            [](const Run& a, const Run& b) { return a.first_arrival < b.first_arrival; });
+  std::vector<pb::Transaction> out;
+  std::size_t bytes = 0;
+  // Round-robin over accounts so one busy submitter cannot starve the others.
+  for (std::size_t depth = 0;; ++depth) {
+    bool any = false;
+    for (const auto& run : runs) {
+      if (depth >= run.entries.size()) continue;
+      any = true;
+      const Entry* e = run.entries[depth];
+      if (out.size() >= max_txs || bytes + e->size_bytes > max_bytes) return out;
+      out.push_back(e->tx);
+      bytes += e->size_bytes;
+    }
+    if (!any) return out;
+  }
+}
+
+void Mempool::erase_locked(const Hash32& hash) {
+  auto it = by_hash_.find(hash);
+  if (it == by_hash_.end()) return;
+  auto queue = by_account_.find(it->second.signer);
+  if (queue != by_account_.end()) {
+    queue->second.erase(it->second.nonce);
+    if (queue->second.empty()) by_account_.erase(queue);
+  }
+  bytes_ -= it->second.size_bytes;
+  by_hash_.erase(it);
+}
+
+void Mempool::remove_committed(const std::vector<Hash32>& tx_hashes) {
+  std::lock_guard lock(mutex_);
+  std::set<crypto::PublicKey> touched;
+  for (const auto& h : tx_hashes) {
+    auto it = by_hash_.find(h);
+    if (it == by_hash_.end()) continue;
+    touched.insert(it->second.signer);
+    erase_locked(h);
+    ++stats_.removed_committed;
+  }
+  // Transactions whose nonce the block used up can never commit any more.
+  for (const auto& signer : touched) {
+    auto queue = by_account_.find(signer);
+    if (queue == by_account_.end()) continue;
+    auto account = accounts_.account(signer);
+    const std::uint64_t next = account ? account->next_nonce : 0;
+    std::vector<Hash32> stale;
+    for (const auto& [nonce, hash] : queue->second) {
+      if (nonce < next) stale.push_back(hash);
+    }
+    for (const auto& h : stale) erase_locked(h);
+  }
+}
+
+bool Mempool::contains(const Hash32& tx_hash) const {
+  std::lock_guard lock(mutex_);
+  return by_hash_.contains(tx_hash);
+}
+
+std::size_t Mempool::size() const {
+  std::lock_guard lock(mutex_);
+  return by_hash_.size();
+}
+
+std::size_t Mempool::bytes() const {
+  std::lock_guard lock(mutex_);
+  return bytes_;
+}
+
+MempoolStats Mempool::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+}  // namespace cityledger::node
