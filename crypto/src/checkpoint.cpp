@@ -5,7 +5,7 @@
 #include <charconv>
 #include <set>
 
-#include "crypto/signing.hpp"
+#include "crypto/sha256.hpp"
 
 namespace cityledger::crypto {
 
@@ -94,18 +94,16 @@ Result<CheckpointBody> CheckpointBody::parse(std::string_view text) {
   return body;
 }
 
-Hash32 checkpoint_digest(std::string_view chain_id, std::string_view body_text) {
-  return signing_digest(purpose::checkpoint, chain_id, as_bytes(body_text));
-}
+Hash32 checkpoint_digest(std::string_view body_text) { return sha256(body_text); }
 
 std::size_t checkpoint_quorum(std::size_t n) { return n == 0 ? 1 : n - (n - 1) / 3; }
 
-std::size_t count_valid_checkpoint_signatures(std::string_view chain_id, std::string_view body_text,
+std::size_t count_valid_checkpoint_signatures(std::string_view body_text,
                                               const std::vector<CheckpointSignature>& signatures,
                                               const std::vector<PublicKey>& validators,
                                               std::vector<std::string>* problems) {
   const std::set<PublicKey> members(validators.begin(), validators.end());
-  const Hash32 digest = checkpoint_digest(chain_id, body_text);
+  const Hash32 digest = checkpoint_digest(body_text);
   std::set<PublicKey> counted;
   for (const auto& s : signatures) {
     if (!members.contains(s.validator)) {

@@ -7,9 +7,12 @@
 //   height <H>\n          extension line: the block that produced it
 //   block <hex>\n         extension line: that block's hash
 //
-// Each validator signs signing_digest("checkpoint", chain id, body) with
-// BIP340. A checkpoint is final with valid signatures of at least 2f+1
-// distinct members of the validator set in charge of that height.
+// Each validator signs SHA-256(body) with BIP340 (the format auditors' tools
+// expect). That digest is still bound to the chain (the origin line) and can
+// never equal one of our domain-separated digests: those hash a message that
+// starts with "cityledger/v1/sig", and a chain id cannot contain '/'. A
+// checkpoint is final with valid signatures of at least 2f+1 distinct members
+// of the validator set in charge of that height.
 //
 // Verification here needs nothing but crypto, so an auditor's verifier stays
 // small enough to read (DESIGN.md: the CLI verifies with crypto/ alone).
@@ -39,7 +42,7 @@ struct CheckpointBody {
   auto operator<=>(const CheckpointBody&) const = default;
 };
 
-Hash32 checkpoint_digest(std::string_view chain_id, std::string_view body_text);
+Hash32 checkpoint_digest(std::string_view body_text);  // SHA-256(body)
 
 struct CheckpointSignature {
   PublicKey validator;
@@ -49,7 +52,7 @@ struct CheckpointSignature {
 // Counts the distinct members of `validators` with a valid signature over the
 // body; signatures by non-members, duplicates and invalid ones are ignored
 // (and listed in `problems` when given).
-std::size_t count_valid_checkpoint_signatures(std::string_view chain_id, std::string_view body_text,
+std::size_t count_valid_checkpoint_signatures(std::string_view body_text,
                                               const std::vector<CheckpointSignature>& signatures,
                                               const std::vector<PublicKey>& validators,
                                               std::vector<std::string>* problems = nullptr);

@@ -20,7 +20,6 @@ namespace purpose {
 inline constexpr std::string_view transaction = "tx";
 inline constexpr std::string_view proposal = "proposal";
 inline constexpr std::string_view vote = "vote";
-inline constexpr std::string_view checkpoint = "checkpoint";
 inline constexpr std::string_view governance = "governance";
 inline constexpr std::string_view contract_cosign = "contract-cosign";
 }  // namespace purpose

@@ -52,19 +52,23 @@ TEST(Checkpoint, QuorumCountsDistinctValidMembersOnly) {
   EXPECT_EQ(checkpoint_quorum(4), 3u);
   EXPECT_EQ(checkpoint_quorum(7), 5u);
   EXPECT_EQ(checkpoint_quorum(1), 1u);
+  EXPECT_EQ(checkpoint_digest("x\n"), sha256(std::string_view("x\n")));
   const std::string body = sample().to_text();
-  const Hash32 digest = checkpoint_digest("city-test", body);
+  const Hash32 digest = checkpoint_digest(body);
   std::vector<CheckpointSignature> sigs;
   for (int i = 0; i < 2; ++i) sigs.push_back({set[i], keys[i].sign(digest)});
   sigs.push_back(sigs[0]);  // duplicate
   auto outsider = SecretKey::from_seed_for_testing(999);
   sigs.push_back({outsider.public_key(), outsider.sign(digest)});
-  sigs.push_back({set[2], keys[2].sign(checkpoint_digest("other-chain", body))});  // wrong chain
+  CheckpointBody other_chain = sample();
+  other_chain.origin = "other-chain";
+  sigs.push_back(
+      {set[2], keys[2].sign(checkpoint_digest(other_chain.to_text()))});  // another chain's checkpoint
   std::vector<std::string> problems;
-  EXPECT_EQ(count_valid_checkpoint_signatures("city-test", body, sigs, set, &problems), 2u);
+  EXPECT_EQ(count_valid_checkpoint_signatures(body, sigs, set, &problems), 2u);
   EXPECT_EQ(problems.size(), 3u);
   sigs.push_back({set[3], keys[3].sign(digest)});
-  EXPECT_EQ(count_valid_checkpoint_signatures("city-test", body, sigs, set), 3u);
+  EXPECT_EQ(count_valid_checkpoint_signatures(body, sigs, set), 3u);
 }
 
 TEST(Base64, StrictDecoding) {
