@@ -2,7 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
-#include "node/genesis.hpp"
+#include "audit/genesis.hpp"
 #include "node/setup.hpp"
 
 using namespace cityledger;
@@ -50,11 +50,11 @@ int main(int argc, char** argv) {
   if (*init_cmd) {
     auto validator = node::init_home(init);
     if (!validator) return fail(validator.status());
-    node::Genesis genesis;
+    audit::Genesis genesis;
     genesis.chain_id = init.chain_id;
     genesis.genesis_time = node::utc_now_rfc3339();
     genesis.validators.push_back(*validator);
-    genesis.accounts.push_back({validator->pubkey, {node::role_validator}});
+    genesis.accounts.push_back({validator->pubkey, {audit::role_validator}});
     std::ofstream(init.home / "genesis.json") << genesis.to_json();
     std::cout << "initialized " << init.home.string() << "\n"
               << "validator pubkey: " << validator->pubkey.hex() << "\n"

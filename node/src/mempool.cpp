@@ -2,18 +2,18 @@
 
 #include <algorithm>
 
-#include "node/genesis.hpp"
+#include "audit/genesis.hpp"
 
 namespace cityledger::node {
 
 const char* required_role(const pb::TxBody& body) {
   switch (body.action_case()) {
     case pb::TxBody::kAnchor:
-      return role_submitter;
+      return audit::role_submitter;
     case pb::TxBody::kContract:
-      return role_partner;
+      return audit::role_partner;
     case pb::TxBody::kGovernance:
-      return role_validator;
+      return audit::role_validator;
     case pb::TxBody::ACTION_NOT_SET:
       break;
   }

@@ -49,8 +49,8 @@ Result<crypto::PublicKey> new_key_file(const fs::path& path) {
 
 }  // namespace
 
-Result<GenesisValidator> init_home(const InitOptions& options) {
-  CL_TRY(validate_chain_id(options.chain_id));
+Result<audit::GenesisValidator> init_home(const InitOptions& options) {
+  CL_TRY(audit::validate_chain_id(options.chain_id));
   NodeConfig config;
   config.home = options.home;
   config.name = options.name;
@@ -69,7 +69,7 @@ Result<GenesisValidator> init_home(const InitOptions& options) {
                                    options.name);
   if (!pin) return pin.status();
   CL_TRY(config.save());
-  GenesisValidator v;
+  audit::GenesisValidator v;
   v.name = options.name;
   v.pubkey = *pubkey;
   v.tls_pubkey = *pin;
@@ -78,7 +78,7 @@ Result<GenesisValidator> init_home(const InitOptions& options) {
 }
 
 Result<Testnet> make_testnet(const TestnetOptions& options) {
-  CL_TRY(validate_chain_id(options.chain_id));
+  CL_TRY(audit::validate_chain_id(options.chain_id));
   if (options.validators < 1 || options.validators > 64) {
     return error(ErrorCode::invalid_argument, "--validators must be between 1 and 64");
   }
@@ -95,7 +95,7 @@ Result<Testnet> make_testnet(const TestnetOptions& options) {
 
   Testnet net;
   net.chain_id = options.chain_id;
-  Genesis genesis;
+  audit::Genesis genesis;
   genesis.chain_id = options.chain_id;
   genesis.genesis_time = utc_now_rfc3339();
   for (std::uint32_t i = 0; i < options.validators; ++i) {
@@ -110,7 +110,7 @@ Result<Testnet> make_testnet(const TestnetOptions& options) {
     auto validator = init_home(init);
     if (!validator) return validator.status();
     genesis.validators.push_back(*validator);
-    genesis.accounts.push_back({validator->pubkey, {role_validator}});
+    genesis.accounts.push_back({validator->pubkey, {audit::role_validator}});
     net.nodes.push_back({init.home, "http://" + init.rpc_listen, init.p2p_listen});
   }
   CL_TRY(make_private_dir(dir / "keys"));
@@ -120,12 +120,12 @@ Result<Testnet> make_testnet(const TestnetOptions& options) {
   if (!submitter) return submitter.status();
   auto admin = new_key_file(net.admin_key);
   if (!admin) return admin.status();
-  genesis.accounts.push_back({*submitter, {role_submitter}});
-  genesis.accounts.push_back({*admin, {role_admin}});
+  genesis.accounts.push_back({*submitter, {audit::role_submitter}});
+  genesis.accounts.push_back({*admin, {audit::role_admin}});
 
   // One byte-identical genesis.json for the network and in every home.
   const std::string text = genesis.to_json();
-  auto check = Genesis::parse(text);
+  auto check = audit::Genesis::parse(text);
   if (!check)
     return error(ErrorCode::internal, "generated genesis does not parse: " + check.status().message());
   net.genesis = dir / "genesis.json";

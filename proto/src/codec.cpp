@@ -3,6 +3,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/reflection.h>
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/unknown_field_set.h>
 
 namespace cityledger::proto {
@@ -43,7 +44,21 @@ bool has_unknown_fields(const google::protobuf::Message& message) {
   return false;
 }
 
+namespace {
+// Protobuf logs parse problems (e.g. invalid UTF-8) to stderr on its own;
+// hostile input must not be able to flood a node's log that way. Our callers
+// get the reason as a Status and decide what to log.
+void silence_protobuf_logging() {
+  static const bool silenced = [] {
+    google::protobuf::SetLogHandler(nullptr);
+    return true;
+  }();
+  (void)silenced;
+}
+}  // namespace
+
 Status decode_into(ByteSpan bytes, google::protobuf::Message& out, std::size_t max_size_bytes) {
+  silence_protobuf_logging();
   const std::string& type = out.GetDescriptor()->name();
   if (bytes.size() > max_size_bytes) {
     return error(ErrorCode::invalid_argument, type + ": " + std::to_string(bytes.size()) +

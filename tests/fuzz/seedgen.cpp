@@ -4,6 +4,8 @@
 #include <fstream>
 #include <iostream>
 
+#include "audit/proof_bundle.hpp"
+#include "crypto/checkpoint.hpp"
 #include "crypto/merkle.hpp"
 #include "crypto/sha256.hpp"
 #include "fuzz_common.hpp"
@@ -137,6 +139,52 @@ int main(int argc, char** argv) {
       for (const auto& p : path.value()) input += p.to_string();
       write(root / "merkle_proof", n++, input);
     }
+  }
+
+  // Log entries (for the auditor's reader) and a proof bundle for one of them.
+  std::vector<std::string> entry_bytes;
+  std::vector<Hash32> entry_leaves;
+  for (int i = 0; i < 5; ++i) {
+    pb::LogEntry e;
+    e.mutable_entry()->set_content_hash(crypto::sha256("entry " + std::to_string(i)).to_string());
+    e.mutable_entry()->set_kind(pb::ENTRY_KIND_RECORD_SET_ROOT);
+    e.mutable_entry()->set_dataset_id("air-quality");
+    auto* m = e.mutable_entry()->add_metadata();
+    m->set_key("records");
+    m->set_value(std::to_string(100 + i));
+    e.set_submitter(key.public_key().to_string());
+    e.set_tx_hash(crypto::sha256("tx").to_string());
+    e.set_index_in_tx(static_cast<std::uint32_t>(i));
+    e.set_height(3);
+    e.set_time_unix_ms(1'790'000'000'000);
+    entry_bytes.push_back(proto::log_entry_bytes(e));
+    entry_leaves.push_back(proto::log_leaf_hash(e));
+    write(root / "log_entry", n++, entry_bytes.back());
+  }
+  {
+    crypto::CheckpointBody body{fuzz::chain_id, entry_leaves.size(), crypto::merkle::root(entry_leaves), 3,
+                                crypto::sha256(std::string_view("block"))};
+    const std::string text = body.to_text();
+    nlohmann::json sigs = nlohmann::json::array();
+    for (int i = 0; i < 3; ++i) {
+      auto k = crypto::SecretKey::from_seed_for_testing(10 + i);
+      sigs.push_back({{"validator", k.public_key().hex()},
+                      {"signature", k.sign(crypto::checkpoint_digest(text)).hex()}});
+    }
+    nlohmann::json path = nlohmann::json::array();
+    const auto inclusion = crypto::merkle::inclusion_path(entry_leaves, 2);
+    for (const auto& p : inclusion.value()) path.push_back(p.hex());
+    auto decoded = audit::decode_log_entry(as_bytes(entry_bytes[2]));
+    nlohmann::json bundle = {
+        {"format", audit::proof_format_v1},
+        {"chain_id", fuzz::chain_id},
+        {"entry", nlohmann::json::parse(audit::entry_json(as_bytes(entry_bytes[2]), *decoded).dump())},
+        {"leaf_index", 2},
+        {"inclusion", {{"tree_size", entry_leaves.size()}, {"path", path}}},
+        {"checkpoint", {{"body", text}, {"signatures", sigs}}},
+        {"validator_sets", nlohmann::json::array()}};
+    write(root / "proof_bundle", n++, bundle.dump());
+    write(root / "proof_bundle", n++, bundle.dump(2));
   }
 
   write(root / "hex", n++, key.public_key().hex());

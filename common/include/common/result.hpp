@@ -69,7 +69,8 @@ class [[nodiscard]] Result {
     CL_CHECK(ok());
     return std::get<T>(state_);
   }
-  T&& value() && {
+  // By value, so `for (auto& x : f().value())` cannot dangle.
+  T value() && {
     CL_CHECK(ok());
     return std::get<T>(std::move(state_));
   }

@@ -8,7 +8,7 @@
 
 #include "common/result.hpp"
 #include "node/config.hpp"
-#include "node/genesis.hpp"
+#include "audit/genesis.hpp"
 
 namespace cityledger::node {
 
@@ -23,7 +23,7 @@ struct InitOptions {
 // A validator home: config.toml, validator.key (0600), tls.key (0600) and
 // tls.crt. Refuses to touch a home that already has a key. Returns this
 // validator's entry for genesis.json.
-Result<GenesisValidator> init_home(const InitOptions& options);
+Result<audit::GenesisValidator> init_home(const InitOptions& options);
 
 struct TestnetOptions {
   std::filesystem::path dir;

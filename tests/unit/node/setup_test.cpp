@@ -8,10 +8,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "audit/genesis.hpp"
 #include "crypto/schnorr.hpp"
 #include "crypto/sha256.hpp"
 #include "node/config.hpp"
-#include "node/genesis.hpp"
 #include "node/tls_identity.hpp"
 
 namespace cityledger::node {
@@ -47,7 +47,7 @@ TEST_F(TempDir, TestnetCreatesAConsistentNetwork) {
   auto net = make_testnet({dir_, "city-test", 4, 30000});
   ASSERT_TRUE(net.ok()) << net.status().to_string();
   ASSERT_EQ(net->nodes.size(), 4u);
-  auto genesis = Genesis::load(net->genesis);
+  auto genesis = audit::Genesis::load(net->genesis);
   ASSERT_TRUE(genesis.ok()) << genesis.status().to_string();
   EXPECT_EQ(genesis->chain_id, "city-test");
   ASSERT_EQ(genesis->validators.size(), 4u);
@@ -100,38 +100,6 @@ TEST_F(TempDir, InitRefusesToReplaceAKey) {
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.status().code(), ErrorCode::already_exists);
   EXPECT_EQ(read(dir_ / "validator.key"), key);
-}
-
-TEST(Genesis, RefusesBadDocumentsWithTheReason) {
-  const auto k1 = crypto::SecretKey::from_seed_for_testing(1).public_key().hex();
-  const auto k2 = crypto::SecretKey::from_seed_for_testing(2).public_key().hex();
-  const std::string pin(64, 'a');
-  auto doc = [&](const std::string& validators, const std::string& accounts,
-                 const std::string& chain = "city") {
-    return R"({"chain_id":")" + chain + R"(","genesis_time":"2026-01-01T00:00:00Z","validators":)" +
-           validators + R"(,"accounts":)" + accounts + "}";
-  };
-  auto v = [&](const std::string& key, const std::string& name) {
-    return R"({"name":")" + name + R"(","pubkey":")" + key + R"(","tls_pubkey":")" + pin +
-           R"(","p2p":"127.0.0.1:1"})";
-  };
-  EXPECT_TRUE(Genesis::parse(doc("[" + v(k1, "a") + "]", "[]")).ok());
-  auto expect_error = [](const std::string& text, const std::string& needle) {
-    auto g = Genesis::parse(text);
-    ASSERT_FALSE(g.ok()) << text;
-    EXPECT_NE(g.status().message().find(needle), std::string::npos) << g.status().message();
-  };
-  expect_error("{not json", "not valid JSON");
-  expect_error(doc("[]", "[]"), "non-empty");
-  expect_error(doc("[" + v(k1, "a") + "," + v(k1, "b") + "]", "[]"), "duplicate pubkey");
-  expect_error(doc("[" + v(k1, "a") + "," + v(k2, "a") + "]", "[]"), "duplicate name");
-  expect_error(doc("[" + v(std::string(64, 'z'), "a") + "]", "[]"), "lowercase hex");
-  expect_error(doc("[" + v(k1, "a") + "]", R"([{"pubkey":")" + k2 + R"(","roles":["king"]}])"),
-               "unknown role");
-  expect_error(doc("[" + v(k1, "a") + "]", "[]", "Bad Chain"), "chain id");
-  std::string extra = doc("[" + v(k1, "a") + "]", "[]");
-  extra.insert(1, R"("surprise":1,)");
-  expect_error(extra, "unknown field 'surprise'");
 }
 
 TEST_F(TempDir, ConfigRoundTripAndUnknownKeys) {

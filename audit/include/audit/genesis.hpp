@@ -14,7 +14,7 @@
 #include "common/result.hpp"
 #include "crypto/schnorr.hpp"
 
-namespace cityledger::node {
+namespace cityledger::audit {
 
 inline constexpr const char* role_validator = "validator";
 inline constexpr const char* role_admin = "admin";
@@ -53,4 +53,4 @@ struct Genesis {
 // 1..64 characters of [a-z0-9._-].
 Status validate_chain_id(std::string_view chain_id);
 
-}  // namespace cityledger::node
+}  // namespace cityledger::audit

@@ -1,4 +1,4 @@
-#include "node/genesis.hpp"
+#include "audit/genesis.hpp"
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -7,7 +7,7 @@
 
 #include "crypto/sha256.hpp"
 
-namespace cityledger::node {
+namespace cityledger::audit {
 
 using nlohmann::json;
 
@@ -159,4 +159,4 @@ std::string Genesis::to_json() const {
   return doc.dump(2) + "\n";
 }
 
-}  // namespace cityledger::node
+}  // namespace cityledger::audit

@@ -1,0 +1,256 @@
+#include "audit/proof_bundle.hpp"
+
+#include "crypto/checkpoint.hpp"
+#include "crypto/merkle.hpp"
+
+namespace cityledger::audit {
+
+using nlohmann::json;
+
+nlohmann::ordered_json Verdict::to_json() const {
+  nlohmann::ordered_json out;
+  out["verified"] = verified;
+  out["content_hash"] = content_hash.hex();
+  out["leaf_index"] = leaf_index;
+  out["tree_size"] = tree_size;
+  out["height"] = height;
+  out["block_hash"] = block_hash.hex();
+  out["signers"] = signers;
+  out["quorum"] = quorum;
+  out["checks"] = nlohmann::ordered_json::array();
+  for (const auto& c : checks)
+    out["checks"].push_back({{"check", c.name}, {"passed", c.passed}, {"detail", c.detail}});
+  return out;
+}
+
+std::string Verdict::first_failure() const {
+  for (const auto& c : checks) {
+    if (!c.passed) return c.name + ": " + c.detail;
+  }
+  return "";
+}
+
+nlohmann::ordered_json entry_json(ByteSpan leaf_data, const DecodedEntry& e) {
+  nlohmann::ordered_json out;
+  out["content_hash"] = e.content_hash.hex();
+  out["leaf_data"] = to_hex(leaf_data);
+  out["kind"] = entry_kind_name(e.kind);
+  out["dataset_id"] = e.dataset_id;
+  out["metadata"] = nlohmann::ordered_json::object();
+  for (const auto& [k, val] : e.metadata) out["metadata"][k] = val;
+  out["submitter"] = e.submitter.hex();
+  out["tx_hash"] = e.tx_hash.hex();
+  out["index_in_tx"] = e.index_in_tx;
+  out["height"] = e.height;
+  out["time_unix_ms"] = e.time_unix_ms;
+  return out;
+}
+
+namespace {
+
+// Collects checks; each failed one is recorded with the reason.
+class Checker {
+ public:
+  bool check(const std::string& name, bool passed, const std::string& detail) {
+    verdict.checks.push_back({name, passed, detail});
+    return passed;
+  }
+  Verdict verdict;
+};
+
+std::optional<Hash32> hex32(const json& v) {
+  if (!v.is_string()) return std::nullopt;
+  const auto& s = v.get_ref<const std::string&>();
+  auto h = Hash32::from_hex(s);
+  if (!h || h->hex() != s) return std::nullopt;  // lowercase only
+  return h;
+}
+
+// "" when `object` is an object with every required key and no key outside
+// required + optional; otherwise what is wrong. Bundles are strict so that no
+// byte of one can change without verification noticing.
+std::string shape_problem(const json& object, const std::string& where,
+                          std::initializer_list<const char*> required,
+                          std::initializer_list<const char*> optional = {}) {
+  if (!object.is_object()) return where + " must be an object";
+  for (const char* key : required) {
+    if (!object.contains(key)) return where + " lacks \"" + key + "\"";
+  }
+  for (const auto& [key, value] : object.items()) {
+    bool known = false;
+    for (const char* k : required) known = known || key == k;
+    for (const char* k : optional) known = known || key == k;
+    if (!known) return where + " has an unknown field \"" + key + "\"";
+  }
+  return "";
+}
+
+std::optional<std::uint64_t> u64(const json& v) {
+  if (!v.is_number_unsigned()) return std::nullopt;
+  return v.get<std::uint64_t>();
+}
+
+}  // namespace
+
+namespace {
+
+Verdict verify(const json& bundle, const Genesis& genesis, const std::optional<Hash32>& file_sha256) {
+  Checker c;
+  Verdict& v = c.verdict;
+  auto done = [&]() -> Verdict {
+    v.verified = !v.checks.empty();
+    for (const auto& check : v.checks) v.verified = v.verified && check.passed;
+    return v;
+  };
+  if (!c.check("format", bundle.is_object() && bundle.value("format", "") == proof_format_v1,
+               std::string("expected \"format\": \"") + proof_format_v1 + "\"")) {
+    return done();
+  }
+  std::string shape = shape_problem(
+      bundle, "bundle",
+      {"format", "chain_id", "entry", "leaf_index", "inclusion", "checkpoint", "validator_sets"}, {"record"});
+  if (shape.empty()) shape = shape_problem(bundle["inclusion"], "inclusion", {"tree_size", "path"});
+  if (shape.empty()) shape = shape_problem(bundle["checkpoint"], "checkpoint", {"body", "signatures"});
+  if (!c.check("shape", shape.empty(), shape)) return done();
+  if (!c.check("chain", bundle.value("chain_id", "") == genesis.chain_id,
+               "bundle is for chain '" + bundle.value("chain_id", "") + "', genesis is '" + genesis.chain_id +
+                   "'")) {
+    return done();
+  }
+
+  // The entry and its leaf bytes.
+  const json& entry = bundle.contains("entry") ? bundle["entry"] : json();
+  const auto leaf_hex = entry.is_object() && entry.contains("leaf_data") && entry["leaf_data"].is_string()
+                            ? entry["leaf_data"].get<std::string>()
+                            : std::string();
+  auto leaf_bytes = from_hex(leaf_hex);
+  if (!c.check("leaf_data", leaf_bytes.has_value() && !leaf_bytes->empty() && to_hex(*leaf_bytes) == leaf_hex,
+               "entry.leaf_data must be non-empty lowercase hex")) {
+    return done();
+  }
+  auto decoded = decode_log_entry(*leaf_bytes);
+  if (!c.check("leaf_decode", decoded.ok(), decoded.ok() ? "" : "leaf_data: " + decoded.status().message())) {
+    return done();
+  }
+  const json expected = json::parse(entry_json(*leaf_bytes, *decoded).dump());
+  std::string mismatch;
+  for (const auto& [key, value] : entry.items()) {
+    if (!expected.contains(key)) {
+      mismatch = "unknown field entry." + key;
+    } else if (value != expected[key]) {
+      mismatch = "entry." + key + " does not match leaf_data (" + expected[key].dump() + ")";
+    }
+    if (!mismatch.empty()) break;
+  }
+  if (mismatch.empty() && !entry.contains("content_hash")) mismatch = "entry.content_hash is required";
+  if (!c.check("entry_fields", mismatch.empty(), mismatch)) return done();
+  v.content_hash = decoded->content_hash;
+
+  // Inclusion in the log.
+  const json& inclusion = bundle.value("inclusion", json::object());
+  auto leaf_index = u64(bundle.value("leaf_index", json()));
+  auto tree_size = u64(inclusion.value("tree_size", json()));
+  std::vector<Hash32> path;
+  bool path_ok = inclusion.contains("path") && inclusion["path"].is_array() && inclusion["path"].size() <= 64;
+  if (path_ok) {
+    for (const auto& p : inclusion["path"]) {
+      auto h = hex32(p);
+      if (!h) {
+        path_ok = false;
+        break;
+      }
+      path.push_back(*h);
+    }
+  }
+  if (!c.check("inclusion_fields", leaf_index && tree_size && path_ok,
+               "leaf_index, inclusion.tree_size and inclusion.path (64-hex strings) are required")) {
+    return done();
+  }
+  v.leaf_index = *leaf_index;
+  v.tree_size = *tree_size;
+  const Hash32 leaf_hash = crypto::merkle::leaf_hash(*leaf_bytes);
+  auto root = crypto::merkle::root_from_inclusion(*leaf_index, *tree_size, leaf_hash, path);
+  if (!c.check("inclusion_path", root.has_value(),
+               "the path has the wrong length for leaf " + std::to_string(*leaf_index) + " of " +
+                   std::to_string(*tree_size))) {
+    return done();
+  }
+
+  // The checkpoint.
+  const json& checkpoint = bundle.value("checkpoint", json::object());
+  const std::string body_text = checkpoint.value("body", "");
+  auto body = crypto::CheckpointBody::parse(body_text);
+  if (!c.check("checkpoint_body", body.ok(), body.ok() ? "" : body.status().message())) return done();
+  v.height = body->height;
+  v.block_hash = body->block_hash;
+  c.check("checkpoint_origin", body->origin == genesis.chain_id,
+          "checkpoint origin is '" + body->origin + "'");
+  c.check("checkpoint_size", body->tree_size == *tree_size,
+          "checkpoint covers " + std::to_string(body->tree_size) + " leaves, the proof " +
+              std::to_string(*tree_size));
+  c.check("inclusion_root", *root == body->root,
+          "the root the inclusion path gives differs from the checkpoint's root");
+
+  // Who is in charge: genesis's set until governance changes it.
+  const json& sets = bundle.value("validator_sets", json::array());
+  if (!c.check(
+          "validator_sets", sets.is_array() && sets.empty(),
+          "this verifier knows only genesis's validator set; validator-set changes are not supported yet")) {
+    return done();
+  }
+  std::vector<crypto::PublicKey> validators;
+  for (const auto& gv : genesis.validators) validators.push_back(gv.pubkey);
+  std::vector<crypto::CheckpointSignature> signatures;
+  bool signatures_ok = checkpoint.contains("signatures") && checkpoint["signatures"].is_array() &&
+                       checkpoint["signatures"].size() <= 1024;
+  if (signatures_ok) {
+    for (const auto& s : checkpoint["signatures"]) {
+      if (!shape_problem(s, "signature", {"validator", "signature"}).empty()) {
+        signatures_ok = false;
+        break;
+      }
+      auto key = hex32(s["validator"]);
+      auto sig = s["signature"].is_string() ? crypto::Signature::from_hex(s["signature"].get<std::string>())
+                                            : std::nullopt;
+      if (!key || !sig || sig->hex() != s["signature"].get<std::string>()) {
+        signatures_ok = false;
+        break;
+      }
+      signatures.push_back({*key, *sig});
+    }
+  }
+  if (!c.check("signature_fields", signatures_ok,
+               "checkpoint.signatures must be [{validator: 64 hex, signature: 128 hex}]")) {
+    return done();
+  }
+  std::vector<std::string> problems;
+  v.signers = crypto::count_valid_checkpoint_signatures(body_text, signatures, validators, &problems);
+  v.quorum = crypto::checkpoint_quorum(validators.size());
+  std::string detail = std::to_string(v.signers) + " of " + std::to_string(validators.size()) +
+                       " validators signed, " + std::to_string(v.quorum) + " needed";
+  for (const auto& p : problems) detail += "; " + p;
+  // Every signature a bundle carries must be valid: a tampered one is not
+  // ignored even when enough others remain.
+  c.check("checkpoint_quorum", v.signers >= v.quorum && problems.empty(), detail);
+
+  if (file_sha256) {
+    c.check("file", *file_sha256 == v.content_hash,
+            "the file's SHA-256 is " + file_sha256->hex() + ", the proof is for " + v.content_hash.hex());
+  }
+  return done();
+}
+
+}  // namespace
+
+Verdict verify_proof_bundle(const json& bundle, const Genesis& genesis,
+                            const std::optional<Hash32>& file_sha256) {
+  try {
+    return verify(bundle, genesis, file_sha256);
+  } catch (const json::exception& e) {
+    Verdict v;
+    v.checks.push_back({"bundle", false, std::string("malformed bundle: ") + e.what()});
+    return v;
+  }
+}
+
+}  // namespace cityledger::audit
