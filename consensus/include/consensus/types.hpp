@@ -180,16 +180,20 @@ using Output = std::variant<Broadcast, ScheduleTimeout, ValidateBlock, BuildBloc
 
 // Why an incoming message was dropped; counted per reason.
 enum class DropReason : std::uint8_t {
-  malformed,          // missing fields, wrong sizes, unknown vote type
-  not_a_validator,    // index out of range for the height's validator set
-  wrong_proposer,     // proposal from someone not the round's proposer
-  bad_signature,      // includes messages signed for another chain id
-  old_height,         // below the current height
-  future_height,      // too far ahead to buffer, or the buffer is full
-  duplicate,          // already have exactly this message
-  block_mismatch,     // proposal's block_id is not the hash of its block
-  invalid_block,      // the application said the block is invalid
-  bad_certificate,    // a commit certificate without 2f+1 valid precommits
+  malformed,        // missing fields, wrong sizes, unknown vote type
+  not_a_validator,  // index out of range for the height's validator set
+  wrong_proposer,   // proposal from someone not the round's proposer
+  bad_signature,    // includes messages signed for another chain id
+  old_height,       // below the current height
+  future_height,    // too far ahead to buffer, or the buffer is full
+  duplicate,        // already have exactly this message
+  block_mismatch,   // proposal's block_id is not the hash of its block
+  invalid_block,    // the application said the block is invalid
+  bad_certificate,  // a commit certificate without 2f+1 valid precommits
+
+  // Added by the core (see "Contract notes" in core.hpp):
+  future_round,          // validly signed, but for a round too far ahead to store; still moves the pacemaker
+  conflicting_proposal,  // a second, different proposal from the round's proposer: only its block is kept
   count_,
 };
 const char* drop_reason_name(DropReason reason);

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "audit/genesis.hpp"
 #include "common/result.hpp"
 #include "node/config.hpp"
-#include "audit/genesis.hpp"
 
 namespace cityledger::node {
 
