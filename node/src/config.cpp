@@ -63,6 +63,7 @@ Result<NodeConfig> NodeConfig::load(const std::filesystem::path& home) {
   CL_TRY(read_value(t, "mempool", "max_bytes", c.mempool_max_bytes, known));
   CL_TRY(read_value(t, "block", "max_txs", c.block_max_txs, known));
   CL_TRY(read_value(t, "block", "max_bytes", c.block_max_bytes, known));
+  CL_TRY(read_value(t, "block", "empty_interval_ms", c.empty_block_interval_ms, known));
   CL_TRY(read_value(t, "log", "level", c.log_level, known));
   CL_TRY(read_value(t, "log", "format", c.log_format, known));
   for (const auto& [section, value] : t) {
@@ -104,7 +105,8 @@ std::string NodeConfig::to_toml() const {
       {"mempool", toml::table{{"max_txs", static_cast<std::int64_t>(mempool_max_txs)},
                               {"max_bytes", static_cast<std::int64_t>(mempool_max_bytes)}}},
       {"block", toml::table{{"max_txs", static_cast<std::int64_t>(block_max_txs)},
-                            {"max_bytes", static_cast<std::int64_t>(block_max_bytes)}}},
+                            {"max_bytes", static_cast<std::int64_t>(block_max_bytes)},
+                            {"empty_interval_ms", static_cast<std::int64_t>(empty_block_interval_ms)}}},
       {"log", toml::table{{"level", log_level}, {"format", log_format}}},
   };
   std::ostringstream out;

@@ -1,8 +1,13 @@
 // cityledgerd: the validator process.
+#include <signal.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <thread>
 
 #include "audit/genesis.hpp"
+#include "node/logging.hpp"
+#include "node/node.hpp"
 #include "node/setup.hpp"
 
 using namespace cityledger;
@@ -12,6 +17,43 @@ namespace {
 int fail(const Status& status) {
   std::cerr << "cityledgerd: " << status.to_string() << "\n";
   return 1;
+}
+
+// Runs the node until SIGTERM/SIGINT. Signals are blocked in every thread and
+// taken by one thread with sigwait, so no handler runs in the middle of the
+// node's code.
+int run_node(const std::filesystem::path& home, const std::string& log_level, const std::string& log_format,
+             std::size_t threads) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto config = node::NodeConfig::load(home);
+  if (!config) return fail(config.status());
+  if (!log_level.empty()) config->log_level = log_level;
+  if (!log_format.empty()) config->log_format = log_format;
+  if (Status s = node::setup_logging(config->log_level, config->log_format, config->name); !s.ok())
+    return fail(s);
+  auto node = node::Node::open(*config);
+  if (!node) return fail(node.status());
+  if (Status s = (*node)->start(threads); !s.ok()) return fail(s);
+
+  std::thread signal_thread([&signals, n = node->get()] {
+    int received = 0;
+    sigwait(&signals, &received);
+    n->stop();
+  });
+  Status result = (*node)->wait();
+  // Wake the signal thread if the node stopped on its own.
+  ::kill(::getpid(), SIGTERM);
+  signal_thread.join();
+  node->reset();
+  if (!result.ok()) return fail(result);
+  std::cerr << "cityledgerd: stopped cleanly\n";
+  return 0;
 }
 
 }  // namespace
@@ -45,7 +87,22 @@ int main(int argc, char** argv) {
   testnet_cmd->add_option("--chain-id", testnet.chain_id, "Chain id")->capture_default_str();
   testnet_cmd->add_flag("--json", testnet_json, "Print one JSON object describing the network");
 
+  std::filesystem::path start_home;
+  std::string log_level, log_format;
+  std::size_t threads = 2;
+  auto* start_cmd =
+      app.add_subcommand("start", "Run a validator in the foreground (SIGTERM or SIGINT stop it)");
+  start_cmd->add_option("--home", start_home, "Validator home directory")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  start_cmd->add_option("--log-level", log_level,
+                        "trace, debug, info, warn or error (overrides config.toml)");
+  start_cmd->add_option("--log-format", log_format, "plain or json (overrides config.toml)");
+  start_cmd->add_option("--threads", threads, "I/O threads")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*start_cmd) return run_node(start_home, log_level, log_format, threads);
 
   if (*init_cmd) {
     auto validator = node::init_home(init);

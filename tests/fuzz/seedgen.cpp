@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "audit/proof_bundle.hpp"
 #include "crypto/checkpoint.hpp"
@@ -185,6 +187,73 @@ int main(int argc, char** argv) {
         {"validator_sets", nlohmann::json::array()}};
     write(root / "proof_bundle", n++, bundle.dump());
     write(root / "proof_bundle", n++, bundle.dump(2));
+  }
+
+  // Peer byte streams: frames (4-byte big-endian length + envelope) for
+  // p2p_frame, and [kind u8][length u16 LE][bytes] records for consensus_core.
+  {
+    std::vector<std::string> envelopes;
+    for (auto type : {pb::VOTE_TYPE_PREVOTE, pb::VOTE_TYPE_PRECOMMIT}) {
+      pb::Envelope e;
+      *e.mutable_vote() = sample_vote(key, 1, type);
+      envelopes.push_back(proto::encode(e));
+    }
+    {
+      pb::Envelope e;
+      auto* p = e.mutable_proposal();
+      *p->mutable_block() = sample_block(key, 1);
+      p->mutable_proposal()->set_height(1);
+      p->mutable_proposal()->set_pol_round(-1);
+      p->mutable_proposal()->set_block_id(proto::to_field(proto::block_hash(p->block().header())));
+      proto::sign_proposal(*p->mutable_proposal(), fuzz::chain_id, key);
+      envelopes.push_back(proto::encode(e));
+    }
+    auto frame = [](const std::string& body) {
+      std::string out(4, '\0');
+      for (int i = 0; i < 4; ++i)
+        out[static_cast<std::size_t>(i)] = static_cast<char>(body.size() >> (24 - 8 * i));
+      return out + body;
+    };
+    auto record = [](std::uint8_t kind, const std::string& body) {
+      std::string out(1, static_cast<char>(kind));
+      out += static_cast<char>(body.size() & 0xff);
+      out += static_cast<char>((body.size() >> 8) & 0xff);
+      return out + body;
+    };
+    std::string stream;
+    std::string records;
+    for (const auto& e : envelopes) {
+      write(root / "p2p_frame", n++, frame(e));
+      write(root / "consensus_core", n++, record(0, e));
+      stream += frame(e);
+      records += record(0, e);
+    }
+    write(root / "p2p_frame", n++, stream);
+    write(root / "consensus_core", n++, records + record(4, std::string("\0\0", 2)) + record(5, "\1"));
+  }
+
+  // Bytes the ledger reads back from RocksDB.
+  {
+    pb::CommittedBlock committed;
+    *committed.mutable_block() = sample_block(key, 2);
+    write(root / "ledger_records", n++, proto::encode(committed));
+    write(root / "ledger_records", n++, proto::encode(committed.block()));
+    write(root / "ledger_records", n++, entry_bytes.front());
+    write(root / "ledger_records", n++, u64(42));
+    write(root / "ledger_records", n++, crypto::sha256("leaf").to_string());
+  }
+
+  // JSON-RPC bodies: single calls, a batch, a notification, bad params.
+  for (
+      const char* body : {
+          R"({"jsonrpc":"2.0","id":1,"method":"echo","params":{"value":[1,"a",{"b":null}]}})",
+          R"({"jsonrpc":"2.0","id":"x","method":"get_block","params":{"height":7}})",
+          R"([{"jsonrpc":"2.0","id":1,"method":"get_block","params":{"height":13}},{"jsonrpc":"2.0","method":"echo"}])",
+          R"({"jsonrpc":"2.0","id":2,"method":"get_entry","params":{"content_hash":"00","tree_size":-1}})",
+          R"({"jsonrpc":"2.0","id":3,"method":"nope"})",
+          "[]",
+      }) {
+    write(root / "rpc_request", n++, body);
   }
 
   write(root / "hex", n++, key.public_key().hex());

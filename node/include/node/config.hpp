@@ -32,6 +32,9 @@ struct NodeConfig {
   std::uint64_t mempool_max_bytes = 256u << 20;
   std::uint64_t block_max_txs = 5'000;
   std::uint64_t block_max_bytes = 8u << 20;
+  // With no transactions waiting, the next block comes only after this long
+  // (a heartbeat that keeps checkpoints fresh without a stream of empty blocks).
+  std::uint64_t empty_block_interval_ms = 5000;
 
   std::string log_level = "info";    // trace, debug, info, warn, error
   std::string log_format = "plain";  // plain or json

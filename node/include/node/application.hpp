@@ -1,0 +1,56 @@
+// The application side of consensus: building the block this validator
+// proposes and checking the blocks others propose. Everything here is a
+// function of committed state (store, chain state), the mempool and the block
+// itself — plus the local clock for the proposer's timestamp and the bound on
+// how far in the future a proposed time may be.
+#pragma once
+
+#include <cstdint>
+
+#include "audit/genesis.hpp"
+#include "consensus/types.hpp"
+#include "ledger/store.hpp"
+#include "node/chain_state.hpp"
+#include "node/mempool.hpp"
+
+namespace cityledger::node {
+
+struct BlockLimits {
+  std::size_t max_txs = 5'000;
+  std::size_t max_bytes = 8u << 20;
+  // A proposed block's time may be at most this far ahead of our clock.
+  std::uint64_t max_clock_drift_ms = 30'000;
+};
+
+class Application {
+ public:
+  Application(const audit::Genesis& genesis, ledger::Store& store, Mempool& mempool, ChainState& chain,
+              const consensus::ValidatorSet& validators, BlockLimits limits);
+
+  // The block to propose at `height` (the store's last height + 1).
+  pb::Block build_block(std::uint64_t height, const pb::CommitCertificate& last_commit,
+                        std::uint32_t proposer_index, std::uint64_t now_ms) const;
+
+  // Every rule a committed block must satisfy, with the first one it breaks.
+  Status validate_block(const pb::Block& block, std::uint64_t now_ms) const;
+
+  // Durably applies a committed block (one synced RocksDB batch), then updates
+  // account state and the mempool. Only after this returns is it "committed".
+  Status commit(const pb::Block& block, const pb::CommitCertificate& certificate);
+
+  Hash32 previous_block_hash(std::uint64_t height) const;
+  const consensus::ValidatorSet& validators() const { return validators_; }
+
+ private:
+  Status validate_transactions(const pb::Block& block) const;
+
+  const audit::Genesis& genesis_;
+  ledger::Store& store_;
+  Mempool& mempool_;
+  ChainState& chain_;
+  consensus::ValidatorSet validators_;
+  BlockLimits limits_;
+  consensus::Bip340Verifier verifier_;
+};
+
+}  // namespace cityledger::node

@@ -1,0 +1,141 @@
+// The validator process: wires the consensus core to the network, the ledger,
+// the mempool, the double-sign guard and timers (docs/node.md).
+//
+// Threads: one io_context run by a few threads. The transport and the RPC
+// server live on it; every consensus input and every action on the ledger's
+// write side runs on one strand (the "consensus strand"), so the core, the
+// application and the checkpoint collector are never entered concurrently.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "audit/genesis.hpp"
+#include "consensus/core.hpp"
+#include "ledger/store.hpp"
+#include "node/application.hpp"
+#include "node/chain_state.hpp"
+#include "node/checkpoints.hpp"
+#include "node/config.hpp"
+#include "node/mempool.hpp"
+#include "node/p2p/transport.hpp"
+#include "node/sign_guard.hpp"
+#include "rpc/server.hpp"
+
+namespace cityledger::node {
+
+struct NodeStatus {
+  std::string chain_id;
+  std::string name;
+  std::uint64_t height = 0;  // last committed
+  Hash32 last_block_hash;
+  std::uint64_t tree_size = 0;
+  Hash32 tree_root;
+  std::uint32_t consensus_round = 0;
+  std::size_t peers = 0;
+  bool syncing = false;
+  std::size_t mempool_txs = 0;
+};
+
+class Node final : public p2p::TransportHandler {
+ public:
+  // Loads genesis and keys, opens (and checks) the store and the sign state.
+  static Result<std::unique_ptr<Node>> open(const NodeConfig& config);
+  ~Node() override;
+
+  // Starts the network, the RPC server and consensus on `threads` threads.
+  Status start(std::size_t threads = 2);
+  // Stops everything; safe from any thread, idempotent.
+  void stop();
+  // Blocks until stop() (or a fatal error) ends the node. The status says why.
+  Status wait();
+
+  // ---- for the RPC layer (any thread)
+  NodeStatus status() const;
+  // Admits a transaction to the mempool and gossips it.
+  Result<Hash32> submit(const pb::Transaction& tx);
+  // Calls `done` (on some io thread) once the transaction is committed (height)
+  // or after timeout_ms (nullopt).
+  void when_committed(const Hash32& tx_hash, std::uint64_t timeout_ms,
+                      std::function<void(std::optional<std::uint64_t>)> done);
+  std::optional<pb::Checkpoint> checkpoint_at_size(std::uint64_t tree_size) const;
+  std::optional<pb::Checkpoint> checkpoint_at_height(std::uint64_t height) const;
+  std::optional<pb::Checkpoint> latest_checkpoint() const;
+  std::vector<pb::DuplicateVoteEvidence> evidence() const;
+  std::optional<AccountState> account(const crypto::PublicKey& key) const { return chain_->account(key); }
+  // The JSON-RPC port, once started (useful with port 0).
+  std::uint16_t rpc_port() const;
+  const ledger::Store& store() const { return *store_; }
+  const audit::Genesis& genesis() const { return genesis_; }
+  boost::asio::io_context& io() { return io_; }
+
+  // ---- p2p::TransportHandler (transport strand)
+  void on_peer_connected(p2p::PeerIndex peer, const pb::Hello& hello) override;
+  void on_peer_disconnected(p2p::PeerIndex peer, const std::string& reason) override;
+  void on_message(p2p::PeerIndex peer, pb::Envelope envelope) override;
+
+ private:
+  Node(NodeConfig config, audit::Genesis genesis);
+
+  // Consensus strand only.
+  void feed(consensus::Input input);
+  void execute(std::vector<consensus::Output> outputs);
+  void on_commit(const consensus::Commit& commit);
+  void finish_height(std::uint64_t height);
+  void maybe_start_next_height();
+  void request_blocks(std::uint64_t from_height);
+  void handle_block_response(const pb::BlockResponse& response);
+  void fatal(const Status& status);
+  std::uint64_t now_ms() const;
+
+  NodeConfig config_;
+  audit::Genesis genesis_;
+  std::optional<crypto::SecretKey> key_;
+  std::optional<std::uint32_t> self_index_;
+  consensus::ValidatorSet validators_;
+
+  boost::asio::io_context io_;
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  std::vector<std::thread> threads_;
+
+  std::unique_ptr<ledger::Store> store_;
+  std::unique_ptr<ChainState> chain_;
+  std::unique_ptr<Mempool> mempool_;
+  std::unique_ptr<Application> app_;
+  std::unique_ptr<SignStateFile> sign_state_;
+  std::unique_ptr<consensus::Bip340Verifier> verifier_;
+  std::unique_ptr<consensus::Core> core_;
+  std::unique_ptr<CheckpointCollector> checkpoints_;
+  std::unique_ptr<p2p::Transport> transport_;
+  // The RPC server has its own io_context: slow clients and waiting
+  // submit_tx calls never hold up consensus.
+  boost::asio::io_context rpc_io_;
+  std::unique_ptr<rpc::Server> rpc_server_;
+
+  // Consensus-strand state.
+  std::map<std::uint64_t, pb::CommittedBlock> catch_up_;  // fetched blocks waiting for their height
+  std::optional<std::uint64_t> holding_height_;           // committed, waiting for work before moving on
+  std::unique_ptr<boost::asio::steady_timer> heartbeat_;
+  std::uint64_t last_block_request_ms_ = 0;
+
+  // Shared state (mutex_).
+  mutable std::mutex mutex_;
+  std::map<p2p::PeerIndex, std::uint64_t> peer_heights_;
+  std::multimap<Hash32, std::function<void(std::optional<std::uint64_t>)>> commit_waiters_;
+  std::vector<pb::DuplicateVoteEvidence> evidence_;
+  std::uint32_t round_ = 0;
+  bool stopped_ = false;
+  Status exit_status_;
+  std::condition_variable stopped_cv_;
+};
+
+}  // namespace cityledger::node

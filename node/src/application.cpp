@@ -1,0 +1,168 @@
+#include "node/application.hpp"
+
+#include <map>
+
+#include "consensus/core.hpp"
+#include "proto/codec.hpp"
+#include "proto/objects.hpp"
+
+namespace cityledger::node {
+
+Application::Application(const audit::Genesis& genesis, ledger::Store& store, Mempool& mempool,
+                         ChainState& chain, const consensus::ValidatorSet& validators, BlockLimits limits)
+    : genesis_(genesis),
+      store_(store),
+      mempool_(mempool),
+      chain_(chain),
+      validators_(validators),
+      limits_(limits) {}
+
+Hash32 Application::previous_block_hash(std::uint64_t height) const {
+  if (height <= 1) return genesis_.hash;
+  const auto head = store_.head();
+  CL_CHECK(head.height == height - 1);
+  return head.block_hash;
+}
+
+pb::Block Application::build_block(std::uint64_t height, const pb::CommitCertificate& last_commit,
+                                   std::uint32_t proposer_index, std::uint64_t now_ms) const {
+  pb::Block block;
+  auto* header = block.mutable_header();
+  header->set_chain_id(genesis_.chain_id);
+  header->set_height(height);
+  std::uint64_t previous_time = 0;
+  if (height > 1) {
+    auto previous = store_.get_block(height - 1);
+    if (previous) previous_time = previous->header().time_unix_ms();
+    *block.mutable_last_commit() = last_commit;
+    header->set_last_commit_hash(proto::to_field(proto::hash_message(last_commit)));
+  }
+  header->set_time_unix_ms(std::max(now_ms, previous_time + 1));
+  header->set_previous_block_hash(proto::to_field(previous_block_hash(height)));
+  for (auto& tx : mempool_.reap(limits_.max_txs, limits_.max_bytes)) *block.add_txs() = std::move(tx);
+  header->set_tx_count(static_cast<std::uint32_t>(block.txs_size()));
+  header->set_txs_root(proto::to_field(proto::txs_root(block.txs())));
+  header->set_validator_set_hash(proto::to_field(validators_.hash()));
+  header->set_proposer_index(proposer_index);
+  std::vector<Hash32> leaves;
+  auto entries = ledger::derive_log_entries(block);
+  CL_CHECK(entries.ok());  // the mempool admitted only well-formed transactions
+  for (const auto& e : *entries) leaves.push_back(proto::log_leaf_hash(e));
+  const auto log = store_.log_head_after(leaves);
+  header->set_log_size(log.size);
+  header->set_log_root(proto::to_field(log.root));
+  return block;
+}
+
+Status Application::validate_transactions(const pb::Block& block) const {
+  std::map<crypto::PublicKey, std::uint64_t> next_nonce;
+  std::size_t bytes = 0;
+  for (int i = 0; i < block.txs_size(); ++i) {
+    const auto& tx = block.txs(i);
+    const std::string where = "transaction " + std::to_string(i) + ": ";
+    bytes += tx.ByteSizeLong();
+    const Hash32 hash = proto::tx_hash(tx);
+    // Checked once: a transaction this node's mempool admitted passed every
+    // check below but the nonce order, which depends on the block.
+    pb::TxBody body;
+    crypto::PublicKey signer;
+    if (mempool_.was_verified(hash)) {
+      if (Status s = proto::decode_into(as_bytes(tx.body()), body); !s.ok())
+        return error(s.code(), where + s.message());
+      signer = Hash32::from_span(as_bytes(body.signer()));
+    } else {
+      auto verified = proto::verify_transaction(tx, genesis_.chain_id);
+      if (!verified) return error(verified.status().code(), where + verified.status().message());
+      body = std::move(verified->body);
+      signer = verified->signer;
+      auto account = chain_.account(signer);
+      if (!account) return error(ErrorCode::permission_denied, where + "signer is not an account");
+      if (!account->roles.contains(required_role(body))) {
+        return error(ErrorCode::permission_denied, where + "signer lacks the role its action needs");
+      }
+    }
+    if (chain_.is_committed(hash)) return error(ErrorCode::already_exists, where + "already committed");
+    auto it = next_nonce.find(signer);
+    if (it == next_nonce.end()) {
+      auto account = chain_.account(signer);
+      if (!account) return error(ErrorCode::permission_denied, where + "signer is not an account");
+      it = next_nonce.emplace(signer, account->next_nonce).first;
+    }
+    if (body.nonce() != it->second) {
+      return error(ErrorCode::invalid_argument, where + "nonce " + std::to_string(body.nonce()) +
+                                                    ", expected " + std::to_string(it->second));
+    }
+    ++it->second;
+  }
+  if (static_cast<std::size_t>(block.txs_size()) > limits_.max_txs || bytes > limits_.max_bytes) {
+    return error(ErrorCode::invalid_argument, "block is over the size limits");
+  }
+  return {};
+}
+
+Status Application::validate_block(const pb::Block& block, std::uint64_t now_ms) const {
+  const auto& h = block.header();
+  const std::uint64_t expected_height = store_.last_height() + 1;
+  if (h.chain_id() != genesis_.chain_id)
+    return error(ErrorCode::invalid_argument, "block is for another chain");
+  if (h.height() != expected_height) {
+    return error(ErrorCode::invalid_argument, "block height " + std::to_string(h.height()) + ", expected " +
+                                                  std::to_string(expected_height));
+  }
+  if (h.previous_block_hash() != proto::to_field(previous_block_hash(h.height()))) {
+    return error(ErrorCode::invalid_argument, "previous_block_hash does not match the chain");
+  }
+  if (h.height() > 1) {
+    auto previous = store_.get_block(h.height() - 1);
+    if (!previous) return previous.status();
+    if (h.time_unix_ms() <= previous->header().time_unix_ms()) {
+      return error(ErrorCode::invalid_argument, "block time does not move forward");
+    }
+    if (!block.has_last_commit() ||
+        h.last_commit_hash() != proto::to_field(proto::hash_message(block.last_commit()))) {
+      return error(ErrorCode::invalid_argument, "last_commit missing or last_commit_hash wrong");
+    }
+    consensus::Bip340Verifier verifier;
+    if (!consensus::verify_commit_certificate(block.last_commit(), genesis_.chain_id, validators_,
+                                              h.height() - 1, previous_block_hash(h.height()), verifier)) {
+      return error(ErrorCode::invalid_argument, "last_commit is not a valid commit of the previous block");
+    }
+  } else if (block.has_last_commit() || !h.last_commit_hash().empty()) {
+    return error(ErrorCode::invalid_argument, "block 1 carries no last commit");
+  }
+  if (h.time_unix_ms() > now_ms + limits_.max_clock_drift_ms) {
+    return error(ErrorCode::invalid_argument, "block time is too far in the future");
+  }
+  if (h.validator_set_hash() != proto::to_field(validators_.hash())) {
+    return error(ErrorCode::invalid_argument, "validator_set_hash is not the current set's");
+  }
+  if (h.proposer_index() >= validators_.size())
+    return error(ErrorCode::invalid_argument, "proposer_index out of range");
+  if (h.tx_count() != static_cast<std::uint32_t>(block.txs_size()) ||
+      h.txs_root() != proto::to_field(proto::txs_root(block.txs()))) {
+    return error(ErrorCode::invalid_argument, "tx_count or txs_root does not match the transactions");
+  }
+  CL_TRY(validate_transactions(block));
+  auto entries = ledger::derive_log_entries(block);
+  if (!entries) return entries.status();
+  std::vector<Hash32> leaves;
+  leaves.reserve(entries->size());
+  for (const auto& e : *entries) leaves.push_back(proto::log_leaf_hash(e));
+  const auto log = store_.log_head_after(leaves);
+  if (h.log_size() != log.size || h.log_root() != proto::to_field(log.root)) {
+    return error(ErrorCode::invalid_argument, "log_size/log_root do not match the log after this block");
+  }
+  return {};
+}
+
+Status Application::commit(const pb::Block& block, const pb::CommitCertificate& certificate) {
+  CL_TRY(store_.apply_block(block, certificate));
+  chain_.apply(block);
+  std::vector<Hash32> hashes;
+  hashes.reserve(static_cast<std::size_t>(block.txs_size()));
+  for (const auto& tx : block.txs()) hashes.push_back(proto::tx_hash(tx));
+  mempool_.remove_committed(hashes);
+  return {};
+}
+
+}  // namespace cityledger::node

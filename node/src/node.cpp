@@ -1,0 +1,578 @@
+#include "node/node.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <condition_variable>
+
+#include "crypto/schnorr.hpp"
+#include "node/rpc_service.hpp"
+#include "proto/codec.hpp"
+#include "proto/objects.hpp"
+
+namespace cityledger::node {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// Blocks served per request, and the size they may add up to.
+constexpr std::uint32_t blocks_per_response_max = 64;
+constexpr std::size_t block_response_bytes_max = 8u << 20;
+constexpr std::uint64_t block_request_interval_ms = 500;
+
+template <class... Ts>
+struct overloaded : Ts... {
+  using Ts::operator()...;
+};
+
+}  // namespace
+
+Node::Node(NodeConfig config, audit::Genesis genesis)
+    : config_(std::move(config)), genesis_(std::move(genesis)), strand_(asio::make_strand(io_)) {}
+
+Node::~Node() {
+  stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
+  auto genesis = audit::Genesis::load(config.path(config.genesis_file));
+  if (!genesis) return genesis.status();
+  if (!config.chain_id.empty() && config.chain_id != genesis->chain_id) {
+    return error(ErrorCode::invalid_argument, "config.toml names chain '" + config.chain_id +
+                                                  "' but genesis is '" + genesis->chain_id + "'");
+  }
+  std::unique_ptr<Node> node(new Node(config, std::move(genesis).value()));
+  const auto& g = node->genesis_;
+
+  std::vector<crypto::PublicKey> keys;
+  for (const auto& v : g.validators) keys.push_back(v.pubkey);
+  node->validators_ = consensus::ValidatorSet(keys);
+
+  auto key = crypto::read_key_file(config.path(config.validator_key_file));
+  if (!key) return key.status();
+  node->self_index_ = node->validators_.index_of(key->public_key());
+  if (!node->self_index_) {
+    spdlog::warn("validator key {} is not in genesis: this node follows the chain but does not vote",
+                 key->public_key().hex());
+  }
+  node->key_ = std::move(key).value();
+
+  ledger::StoreOptions options;
+  options.chain_id = g.chain_id;
+  options.genesis_hash = g.hash;
+  options.create_if_missing = true;
+  auto store = ledger::Store::open(config.path(config.data_dir) / "ledger", options);
+  if (!store) return store.status();
+  node->store_ = std::move(store).value();
+
+  node->chain_ = std::make_unique<ChainState>(node->genesis_, *node->store_);
+  CL_TRY(node->chain_->load());
+  MempoolLimits mempool_limits;
+  mempool_limits.max_txs = config.mempool_max_txs;
+  mempool_limits.max_bytes = config.mempool_max_bytes;
+  node->mempool_ = std::make_unique<Mempool>(g.chain_id, *node->chain_, mempool_limits);
+  BlockLimits block_limits;
+  block_limits.max_txs = config.block_max_txs;
+  block_limits.max_bytes = config.block_max_bytes;
+  node->app_ = std::make_unique<Application>(node->genesis_, *node->store_, *node->mempool_, *node->chain_,
+                                             node->validators_, block_limits);
+  node->sign_state_ = std::make_unique<SignStateFile>(config.path(config.data_dir) / "sign_state");
+  auto restored = node->sign_state_->load();
+  if (!restored) return restored.status();
+  node->verifier_ = std::make_unique<consensus::Bip340Verifier>();
+  node->checkpoints_ = std::make_unique<CheckpointCollector>(g.chain_id, node->validators_);
+
+  consensus::Config cc;
+  cc.chain_id = g.chain_id;
+  if (node->self_index_) cc.key = node->key_->clone();
+  cc.validators = node->validators_;
+  cc.height = node->store_->last_height() + 1;
+  if (cc.height > 1) {
+    auto commit = node->store_->get_commit(cc.height - 1);
+    if (!commit) return commit.status();
+    cc.last_commit = *commit;
+  }
+  cc.restored = *restored;
+  cc.timeouts.propose_ms = config.timeout_propose_ms;
+  cc.timeouts.propose_delta_ms = config.timeout_propose_ms / 2;
+  cc.timeouts.prevote_ms = config.timeout_vote_ms;
+  cc.timeouts.prevote_delta_ms = config.timeout_vote_ms / 2;
+  cc.timeouts.precommit_ms = config.timeout_vote_ms;
+  cc.timeouts.precommit_delta_ms = config.timeout_vote_ms / 2;
+  node->core_ = std::make_unique<consensus::Core>(std::move(cc), *node->verifier_);
+
+  p2p::TransportConfig tc;
+  tc.chain_id = g.chain_id;
+  tc.self_index = node->self_index_.value_or(static_cast<std::uint32_t>(g.validators.size()));
+  tc.validator_key = node->key_->public_key();
+  tc.tls_key_file = config.path(config.tls_key_file);
+  tc.tls_cert_file = config.path(config.tls_cert_file);
+  tc.listen_address = config.p2p_listen;
+  for (std::uint32_t i = 0; i < g.validators.size(); ++i) {
+    if (node->self_index_ && *node->self_index_ == i) continue;
+    p2p::PeerConfig peer;
+    peer.index = i;
+    peer.name = g.validators[i].name;
+    peer.address = g.validators[i].p2p;
+    peer.tls_pin = g.validators[i].tls_pubkey;
+    peer.validator_key = g.validators[i].pubkey;
+    tc.peers.push_back(std::move(peer));
+  }
+  node->transport_ = std::make_unique<p2p::Transport>(node->io_, std::move(tc), *node);
+  spdlog::info("opened {}: chain {} at height {}, log size {}, {} validators{}", config.home.string(),
+               g.chain_id, node->store_->last_height(), node->store_->log_size(), g.validators.size(),
+               node->self_index_ ? ", this node is validator " + std::to_string(*node->self_index_) : "");
+  return node;
+}
+
+namespace {
+Result<std::pair<std::string, std::uint16_t>> split_host_port(const std::string& address) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos)
+    return error(ErrorCode::invalid_argument, "address '" + address + "' lacks a port");
+  const std::string port = address.substr(colon + 1);
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoul(port) > 65535) {
+    return error(ErrorCode::invalid_argument, "address '" + address + "' has an invalid port");
+  }
+  std::string host = address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return std::make_pair(host, static_cast<std::uint16_t>(std::stoul(port)));
+}
+}  // namespace
+
+std::uint16_t Node::rpc_port() const { return rpc_server_ ? rpc_server_->port() : 0; }
+
+Status Node::start(std::size_t threads) {
+  auto rpc_address = split_host_port(config_.rpc_listen);
+  if (!rpc_address)
+    return error(rpc_address.status().code(), "rpc.listen: " + rpc_address.status().message());
+  auto dispatcher = std::make_shared<rpc::Dispatcher>();
+  register_rpc_methods(*dispatcher, *this);
+  rpc::ServerConfig rc;
+  rc.bind_address = rpc_address->first;
+  rc.port = rpc_address->second;
+  rc.body_limit_bytes = config_.rpc_max_body_bytes;
+  rc.handler_threads = 4;
+  rpc_server_ = std::make_unique<rpc::Server>(rpc_io_, dispatcher, rc);
+  rpc_server_->set_readiness([this] {
+    const auto s = status();
+    if (s.peers == 0 && genesis_.validators.size() > 1) return rpc::Readiness{false, "no peers connected"};
+    if (s.syncing) return rpc::Readiness{false, "syncing: height " + std::to_string(s.height)};
+    return rpc::Readiness{true, ""};
+  });
+  CL_TRY(rpc_server_->start());
+  threads_.emplace_back([this] { rpc_io_.run(); });
+  spdlog::info("JSON-RPC on http://{}:{}", rpc_address->first, rpc_server_->port());
+
+  CL_TRY(transport_->start());
+  transport_->set_local_height(store_->last_height());
+  heartbeat_ = std::make_unique<asio::steady_timer>(strand_);
+  asio::post(strand_, [this] { feed(consensus::Start{}); });
+  for (std::size_t i = 0; i < std::max<std::size_t>(threads, 1); ++i) {
+    threads_.emplace_back([this] {
+      try {
+        io_.run();
+      } catch (const std::exception& e) {
+        fatal(error(ErrorCode::internal, std::string("unexpected exception: ") + e.what()));
+      }
+    });
+  }
+  spdlog::info("listening for peers on {}", config_.p2p_listen);
+  return {};
+}
+
+void Node::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    stopped_ = true;
+  }
+  spdlog::info("stopping");
+  if (rpc_server_) rpc_server_->stop();
+  if (transport_) transport_->stop();
+  io_.stop();
+  rpc_io_.stop();
+  stopped_cv_.notify_all();
+}
+
+void Node::fatal(const Status& status) {
+  spdlog::critical("{}; stopping the node", status.to_string());
+  {
+    std::lock_guard lock(mutex_);
+    if (exit_status_.ok()) exit_status_ = status;
+  }
+  stop();
+}
+
+Status Node::wait() {
+  std::unique_lock lock(mutex_);
+  stopped_cv_.wait(lock, [this] { return stopped_; });
+  lock.unlock();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+  std::lock_guard relock(mutex_);
+  return exit_status_;
+}
+
+std::uint64_t Node::now_ms() const {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+// ------------------------------------------------------------------ consensus
+
+void Node::feed(consensus::Input input) { execute(core_->handle(input)); }
+
+void Node::execute(std::vector<consensus::Output> outputs) {
+  for (auto& output : outputs) {
+    std::visit(
+        overloaded{
+            [&](consensus::Broadcast& b) { transport_->broadcast(b.envelope); },
+            [&](consensus::ScheduleTimeout& t) {
+              auto timer =
+                  std::make_shared<asio::steady_timer>(strand_, std::chrono::milliseconds(t.duration_ms));
+              timer->async_wait([this, timer, t](const boost::system::error_code& ec) {
+                if (!ec) feed(consensus::TimeoutFired{t.height, t.round, t.step});
+              });
+            },
+            [&](consensus::ValidateBlock& v) {
+              Status s = app_->validate_block(v.block, now_ms());
+              if (!s.ok())
+                spdlog::warn("block {} at height {} refused: {}", v.block_id.hex(), v.height, s.message());
+              feed(consensus::BlockValidated{v.height, v.block_id, s.ok()});
+            },
+            [&](consensus::BuildBlock& b) {
+              pb::Block block = app_->build_block(b.height, b.last_commit, *self_index_, now_ms());
+              spdlog::debug("proposing block {} with {} transactions", b.height, block.txs_size());
+              feed(consensus::BlockBuilt{b.height, b.round, std::move(block)});
+            },
+            [&](consensus::Persist& p) {
+              Status s = sign_state_->save(p.state);
+              if (!s.ok())
+                return fatal(error(s.code(), "cannot persist the double-sign guard: " + s.message()));
+              feed(consensus::Persisted{p.state});
+            },
+            [&](consensus::Commit& c) { on_commit(c); },
+            [&](consensus::RequestCommittedBlock& r) { request_blocks(r.height); },
+            [&](consensus::EvidenceFound& e) {
+              spdlog::warn("equivocation: validator {} signed two different votes at height {} round {}",
+                           e.evidence.first().validator_index(), e.evidence.first().height(),
+                           e.evidence.first().round());
+              std::lock_guard lock(mutex_);
+              evidence_.push_back(e.evidence);
+            },
+        },
+        output);
+  }
+  std::lock_guard lock(mutex_);
+  round_ = core_->round();
+}
+
+void Node::on_commit(const consensus::Commit& commit) {
+  const std::uint64_t height = commit.block.header().height();
+  Status s = app_->commit(commit.block, commit.certificate);
+  if (!s.ok()) {
+    if (s.code() == ErrorCode::io_error) return fatal(error(s.code(), "cannot store block: " + s.message()));
+    // A block with a valid certificate that does not fit our chain means our
+    // store or the network is broken: never continue on a fork.
+    return fatal(
+        error(s.code(), "committed block " + std::to_string(height) + " does not apply: " + s.message()));
+  }
+  const auto head = store_->head();
+  spdlog::info("committed block {} ({} txs, log size {}) {}", height, commit.block.txs_size(), head.log.size,
+               head.block_hash.hex().substr(0, 16));
+  transport_->set_local_height(height);
+  rpc_server_->publish("blocks", {{"height", height},
+                                  {"hash", head.block_hash.hex()},
+                                  {"tx_count", commit.block.txs_size()},
+                                  {"tree_size", head.log.size},
+                                  {"tree_root", head.log.root.hex()}});
+
+  // Tell waiting clients: the block is durably stored now.
+  std::vector<std::function<void(std::optional<std::uint64_t>)>> ready;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& tx : commit.block.txs()) {
+      auto range = commit_waiters_.equal_range(proto::tx_hash(tx));
+      for (auto it = range.first; it != range.second; ++it) ready.push_back(std::move(it->second));
+      commit_waiters_.erase(range.first, range.second);
+    }
+  }
+  for (auto& done : ready) done(height);
+
+  // Sign and gossip the checkpoint.
+  std::optional<pb::CheckpointSignature> own;
+  {
+    std::lock_guard lock(mutex_);
+    own = checkpoints_->on_commit(height, head.log.size, head.log.root, head.block_hash,
+                                  self_index_ ? &*key_ : nullptr);
+  }
+  if (own) {
+    pb::Envelope e;
+    *e.mutable_checkpoint_signature() = *own;
+    transport_->broadcast(e);
+  }
+  finish_height(height);
+}
+
+// After a commit, the next height starts at once when there is work (queued
+// transactions, blocks to catch up on, peers ahead); otherwise after the
+// heartbeat interval, so an idle network makes no stream of empty blocks.
+void Node::finish_height(std::uint64_t height) {
+  holding_height_ = height;
+  catch_up_.erase(catch_up_.begin(), catch_up_.upper_bound(height));
+  // Armed before maybe_start_next_height(), which may move on at once and
+  // commit further heights (catch-up) from inside this call.
+  heartbeat_->expires_after(std::chrono::milliseconds(config_.empty_block_interval_ms));
+  heartbeat_->async_wait([this, height](const boost::system::error_code& ec) {
+    if (ec || holding_height_ != height) return;
+    holding_height_.reset();
+    feed(consensus::CommitApplied{height, validators_});
+  });
+  maybe_start_next_height();
+}
+
+void Node::maybe_start_next_height() {
+  if (!holding_height_) return;
+  bool peers_ahead = false;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [peer, h] : peer_heights_) peers_ahead = peers_ahead || h > *holding_height_;
+  }
+  if (mempool_->size() == 0 && catch_up_.empty() && !peers_ahead) return;
+  const std::uint64_t height = *holding_height_;
+  holding_height_.reset();
+  heartbeat_->cancel();
+  feed(consensus::CommitApplied{height, validators_});
+  // Blocks fetched from peers apply one height at a time.
+  if (auto it = catch_up_.find(height + 1); it != catch_up_.end()) {
+    pb::CommittedBlock committed = std::move(it->second);
+    catch_up_.erase(it);
+    feed(consensus::CommittedBlockReceived{std::move(committed)});
+  }
+}
+
+void Node::request_blocks(std::uint64_t from_height) {
+  const std::uint64_t now = now_ms();
+  if (now - last_block_request_ms_ < block_request_interval_ms) {
+    spdlog::debug("block request from {} skipped: asked {} ms ago", from_height,
+                  now - last_block_request_ms_);
+    return;
+  }
+  last_block_request_ms_ = now;
+  pb::Envelope e;
+  e.mutable_block_request()->set_from_height(from_height);
+  e.mutable_block_request()->set_max_blocks(blocks_per_response_max);
+  // Ask the peer that claims the most blocks; all peers when none is known.
+  std::optional<p2p::PeerIndex> best;
+  std::uint64_t best_height = 0;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [peer, h] : peer_heights_) {
+      if (h >= from_height && h > best_height) {
+        best = peer;
+        best_height = h;
+      }
+    }
+  }
+  spdlog::info("catching up: requesting blocks from {}", from_height);
+  if (best) {
+    transport_->send(*best, e);
+  } else {
+    transport_->broadcast(e);
+  }
+}
+
+void Node::handle_block_response(const pb::BlockResponse& response) {
+  const std::uint64_t next = store_->last_height() + 1;
+  for (const auto& committed : response.blocks()) {
+    const std::uint64_t h = committed.block().header().height();
+    if (h < next || catch_up_.size() >= blocks_per_response_max * 4) continue;
+    catch_up_.emplace(h, committed);
+  }
+  if (holding_height_) {
+    maybe_start_next_height();
+  } else if (auto it = catch_up_.find(next); it != catch_up_.end()) {
+    pb::CommittedBlock committed = std::move(it->second);
+    catch_up_.erase(it);
+    feed(consensus::CommittedBlockReceived{std::move(committed)});
+  }
+  if (!response.blocks().empty() && catch_up_.empty()) {
+    // Maybe more remain: the next response continues from there.
+    last_block_request_ms_ = 0;
+  }
+}
+
+// ------------------------------------------------------------------ network
+
+void Node::on_peer_connected(p2p::PeerIndex peer, const pb::Hello& hello) {
+  spdlog::info("peer {} connected at height {}", genesis_.validators.at(peer).name, hello.height());
+  {
+    std::lock_guard lock(mutex_);
+    peer_heights_[peer] = hello.height();
+  }
+  if (hello.height() > store_->last_height()) {
+    asio::post(strand_, [this] { request_blocks(store_->last_height() + 1); });
+  }
+}
+
+void Node::on_peer_disconnected(p2p::PeerIndex peer, const std::string& reason) {
+  spdlog::info("peer {} disconnected: {}", genesis_.validators.at(peer).name, reason);
+  std::lock_guard lock(mutex_);
+  peer_heights_.erase(peer);
+}
+
+void Node::on_message(p2p::PeerIndex peer, pb::Envelope envelope) {
+  switch (envelope.payload_case()) {
+    case pb::Envelope::kHello: {
+      const std::uint64_t h = envelope.hello().height();
+      {
+        std::lock_guard lock(mutex_);
+        peer_heights_[peer] = h;
+      }
+      if (h > store_->last_height()) {
+        asio::post(strand_, [this] {
+          if (holding_height_) maybe_start_next_height();
+          request_blocks(store_->last_height() + 1);
+        });
+      }
+      break;
+    }
+    case pb::Envelope::kProposal:
+      asio::post(strand_, [this, m = std::move(*envelope.mutable_proposal())]() mutable {
+        if (holding_height_) maybe_start_next_height();
+        feed(consensus::ProposalReceived{std::move(m)});
+      });
+      break;
+    case pb::Envelope::kVote:
+      asio::post(strand_, [this, v = std::move(*envelope.mutable_vote())]() mutable {
+        feed(consensus::VoteReceived{std::move(v)});
+      });
+      break;
+    case pb::Envelope::kTx: {
+      auto added = mempool_->add(envelope.tx());
+      if (!added && added.status().code() != ErrorCode::already_exists) {
+        spdlog::debug("transaction from peer {} refused: {}", peer, added.status().message());
+      }
+      if (added) asio::post(strand_, [this] { maybe_start_next_height(); });
+      break;
+    }
+    case pb::Envelope::kBlockRequest: {
+      const auto& r = envelope.block_request();
+      pb::Envelope out;
+      auto* response = out.mutable_block_response();
+      std::size_t bytes = 0;
+      const std::uint64_t last = store_->last_height();
+      const std::uint32_t count =
+          std::min(std::max<std::uint32_t>(r.max_blocks(), 1), blocks_per_response_max);
+      for (std::uint64_t h = std::max<std::uint64_t>(r.from_height(), 1);
+           h <= last && h < r.from_height() + count; ++h) {
+        auto block = store_->get_block(h);
+        auto commit = store_->get_commit(h);
+        if (!block || !commit) break;
+        bytes += block->ByteSizeLong();
+        if (bytes > block_response_bytes_max && response->blocks_size() > 0) break;
+        auto* c = response->add_blocks();
+        *c->mutable_block() = std::move(*block);
+        *c->mutable_commit() = std::move(*commit);
+      }
+      transport_->send(peer, out);
+      break;
+    }
+    case pb::Envelope::kBlockResponse:
+      asio::post(strand_,
+                 [this, r = std::move(*envelope.mutable_block_response())] { handle_block_response(r); });
+      break;
+    case pb::Envelope::kCheckpointSignature: {
+      std::optional<pb::Checkpoint> final;
+      {
+        std::lock_guard lock(mutex_);
+        if (checkpoints_->add(envelope.checkpoint_signature())) {
+          final = checkpoints_->final_at_height(envelope.checkpoint_signature().height());
+        }
+      }
+      if (final) rpc_server_->publish("checkpoints", checkpoint_json(*final));
+      break;
+    }
+    case pb::Envelope::PAYLOAD_NOT_SET:
+      break;
+  }
+}
+
+// ------------------------------------------------------------------ RPC side
+
+NodeStatus Node::status() const {
+  NodeStatus s;
+  s.chain_id = genesis_.chain_id;
+  s.name = config_.name;
+  const auto head = store_->head();
+  s.height = head.height;
+  s.last_block_hash = head.block_hash;
+  s.tree_size = head.log.size;
+  s.tree_root = head.log.root;
+  s.mempool_txs = mempool_->size();
+  std::lock_guard lock(mutex_);
+  s.consensus_round = round_;
+  s.peers = peer_heights_.size();
+  for (const auto& [peer, h] : peer_heights_) s.syncing = s.syncing || h > head.height + 1;
+  return s;
+}
+
+Result<Hash32> Node::submit(const pb::Transaction& tx) {
+  auto added = mempool_->add(tx);
+  if (!added) return added;
+  pb::Envelope e;
+  *e.mutable_tx() = tx;
+  transport_->broadcast(e);
+  asio::post(strand_, [this] { maybe_start_next_height(); });
+  return added;
+}
+
+void Node::when_committed(const Hash32& tx_hash, std::uint64_t timeout_ms,
+                          std::function<void(std::optional<std::uint64_t>)> done) {
+  if (auto location = store_->find_tx(tx_hash); location.ok()) return done(location->height);
+  auto shared = std::make_shared<std::function<void(std::optional<std::uint64_t>)>>(std::move(done));
+  auto fired = std::make_shared<std::atomic<bool>>(false);
+  auto once = [shared, fired](std::optional<std::uint64_t> h) {
+    if (!fired->exchange(true)) (*shared)(h);
+  };
+  {
+    std::lock_guard lock(mutex_);
+    commit_waiters_.emplace(tx_hash, once);
+  }
+  // A commit between find_tx and registering must not be missed.
+  if (auto location = store_->find_tx(tx_hash); location.ok()) return once(location->height);
+  auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(timeout_ms));
+  timer->async_wait([timer, once](const boost::system::error_code&) { once(std::nullopt); });
+}
+
+std::optional<pb::Checkpoint> Node::checkpoint_at_size(std::uint64_t tree_size) const {
+  std::lock_guard lock(mutex_);
+  return checkpoints_->final_at_size(tree_size);
+}
+
+std::optional<pb::Checkpoint> Node::checkpoint_at_height(std::uint64_t height) const {
+  std::lock_guard lock(mutex_);
+  return checkpoints_->final_at_height(height);
+}
+
+std::optional<pb::Checkpoint> Node::latest_checkpoint() const {
+  std::lock_guard lock(mutex_);
+  return checkpoints_->latest_final();
+}
+
+std::vector<pb::DuplicateVoteEvidence> Node::evidence() const {
+  std::lock_guard lock(mutex_);
+  return evidence_;
+}
+
+}  // namespace cityledger::node

@@ -1,0 +1,322 @@
+#include "node/rpc_service.hpp"
+
+#include <future>
+
+#include "audit/proof_bundle.hpp"
+#include "crypto/checkpoint.hpp"
+#include "proto/codec.hpp"
+#include "proto/objects.hpp"
+
+namespace cityledger::node {
+
+using nlohmann::json;
+using rpc::InvalidParams;
+using rpc::MethodResult;
+using rpc::MethodSpec;
+using rpc::ParamSpec;
+
+namespace {
+
+const json hex32_schema = {{"type", "string"}, {"minLength", 64}, {"maxLength", 64}};
+const json height_schema = {{"type", "integer"}, {"minimum", 1}};
+const json index_schema = {{"type", "integer"}, {"minimum", 0}};
+
+std::optional<Hash32> hash_param(const json& params, const char* name) {
+  if (!params.contains(name) || !params[name].is_string()) return std::nullopt;
+  const auto& s = params[name].get_ref<const std::string&>();
+  auto h = Hash32::from_hex(s);
+  if (!h || h->hex() != s) return std::nullopt;
+  return h;
+}
+
+std::optional<std::uint64_t> u64_param(const json& params, const char* name) {
+  if (!params.contains(name)) return std::nullopt;
+  const auto& v = params[name];
+  if (v.is_number_unsigned()) return v.get<std::uint64_t>();
+  if (v.is_number_integer() && v.get<std::int64_t>() >= 0)
+    return static_cast<std::uint64_t>(v.get<std::int64_t>());
+  return std::nullopt;
+}
+
+InvalidParams bad_hex(const char* name) {
+  return {name, std::string(name) + " must be 64 lowercase hex characters"};
+}
+
+json header_json(const pb::BlockHeader& h) {
+  return {{"chain_id", h.chain_id()},
+          {"height", h.height()},
+          {"time_unix_ms", h.time_unix_ms()},
+          {"previous_block_hash", to_hex(as_bytes(h.previous_block_hash()))},
+          {"last_commit_hash", to_hex(as_bytes(h.last_commit_hash()))},
+          {"txs_root", to_hex(as_bytes(h.txs_root()))},
+          {"tx_count", h.tx_count()},
+          {"log_size", h.log_size()},
+          {"log_root", to_hex(as_bytes(h.log_root()))},
+          {"validator_set_hash", to_hex(as_bytes(h.validator_set_hash()))},
+          {"proposer_index", h.proposer_index()}};
+}
+
+json tx_body_json(const pb::TxBody& body) {
+  json out = {
+      {"chain_id", body.chain_id()}, {"signer", to_hex(as_bytes(body.signer()))}, {"nonce", body.nonce()}};
+  if (body.has_anchor()) {
+    json entries = json::array();
+    for (const auto& e : body.anchor().entries()) {
+      json meta = json::object();
+      for (const auto& m : e.metadata()) meta[m.key()] = m.value();
+      entries.push_back({{"content_hash", to_hex(as_bytes(e.content_hash()))},
+                         {"kind", audit::entry_kind_name(static_cast<std::uint64_t>(e.kind()))},
+                         {"dataset_id", e.dataset_id()},
+                         {"metadata", meta}});
+    }
+    out["action"] = "anchor";
+    out["entries"] = entries;
+  } else if (body.has_contract()) {
+    out["action"] = "contract";
+  } else if (body.has_governance()) {
+    out["action"] = "governance";
+  }
+  return out;
+}
+
+json entry_json_at(const ledger::Store& store, std::uint64_t index) {
+  auto entry = store.log_entry(index);
+  if (!entry) return json();
+  const std::string bytes = proto::log_entry_bytes(*entry);
+  auto decoded = audit::decode_log_entry(as_bytes(bytes));
+  if (!decoded) return json();
+  json out = json::parse(audit::entry_json(as_bytes(bytes), *decoded).dump());
+  out["leaf_index"] = index;
+  return out;
+}
+
+}  // namespace
+
+json checkpoint_json(const pb::Checkpoint& checkpoint) {
+  json sigs = json::array();
+  for (const auto& s : checkpoint.signatures()) {
+    sigs.push_back(
+        {{"validator", to_hex(as_bytes(s.validator()))}, {"signature", to_hex(as_bytes(s.signature()))}});
+  }
+  json out = {{"body", checkpoint.body()}, {"signatures", sigs}};
+  if (auto body = crypto::CheckpointBody::parse(checkpoint.body())) {
+    out["tree_size"] = body->tree_size;
+    out["height"] = body->height;
+    out["root"] = body->root.hex();
+    out["block_hash"] = body->block_hash.hex();
+  }
+  return out;
+}
+
+Result<json> proof_bundle(const Node& node, std::uint64_t leaf_index,
+                          std::optional<std::uint64_t> tree_size) {
+  const auto& store = node.store();
+  if (leaf_index >= store.log_size()) {
+    return error(ErrorCode::not_found, "leaf " + std::to_string(leaf_index) + " is not in the log yet");
+  }
+  std::optional<pb::Checkpoint> checkpoint;
+  if (tree_size) {
+    checkpoint = node.checkpoint_at_size(*tree_size);
+    if (!checkpoint) {
+      return error(ErrorCode::not_found,
+                   "no final checkpoint of size " + std::to_string(*tree_size) + " here");
+    }
+  } else {
+    checkpoint = node.latest_checkpoint();
+  }
+  auto body = checkpoint ? crypto::CheckpointBody::parse(checkpoint->body())
+                         : Result<crypto::CheckpointBody>(error(ErrorCode::not_found, ""));
+  if (!body || body->tree_size <= leaf_index) {
+    return error(ErrorCode::unavailable,
+                 "no final checkpoint covers leaf " + std::to_string(leaf_index) + " yet; retry in a moment");
+  }
+  auto path = store.inclusion_proof(leaf_index, body->tree_size);
+  if (!path) return path.status();
+  json path_json = json::array();
+  for (const auto& h : *path) path_json.push_back(h.hex());
+  json entry = entry_json_at(store, leaf_index);
+  if (entry.is_null()) return error(ErrorCode::corruption, "stored log entry does not decode");
+  entry.erase("leaf_index");
+  json cp = checkpoint_json(*checkpoint);
+  return json{{"format", audit::proof_format_v1},
+              {"chain_id", node.genesis().chain_id},
+              {"entry", entry},
+              {"leaf_index", leaf_index},
+              {"inclusion", {{"tree_size", body->tree_size}, {"path", path_json}}},
+              {"checkpoint", {{"body", cp["body"]}, {"signatures", cp["signatures"]}}},
+              {"validator_sets", json::array()}};
+}
+
+void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
+  const ledger::Store& store = node.store();
+
+  d.add(MethodSpec("status", "The node's view of the chain: height, log, validators, peers"),
+        [&node](const json&) {
+          const auto s = node.status();
+          json validators = json::array();
+          for (const auto& v : node.genesis().validators) {
+            validators.push_back({{"name", v.name}, {"pubkey", v.pubkey.hex()}, {"p2p", v.p2p}});
+          }
+          return json{{"chain_id", s.chain_id},      {"node", s.name},
+                      {"height", s.height},          {"last_block_hash", s.last_block_hash.hex()},
+                      {"tree_size", s.tree_size},    {"tree_root", s.tree_root.hex()},
+                      {"validators", validators},    {"peers", s.peers},
+                      {"syncing", s.syncing},        {"round", s.consensus_round},
+                      {"mempool_txs", s.mempool_txs}};
+        });
+
+  d.add(
+      MethodSpec("submit_tx", "Submit a signed transaction; with wait, answer once it is committed",
+                 {ParamSpec("tx", {{"type", "string"}}, true, "hex of the canonical Transaction bytes"),
+                  ParamSpec("wait", {{"type", "boolean"}}, false),
+                  ParamSpec("timeout_ms",
+                            {{"type", "integer"}, {"minimum", 1}, {"maximum", submit_wait_max_ms}}, false)}),
+      [&node, &store](const json& params) -> MethodResult {
+        auto raw = from_hex(params["tx"].get<std::string>());
+        if (!raw) return InvalidParams{"tx", "tx must be hex"};
+        auto tx = proto::decode<pb::Transaction>(*raw, 2u << 20);
+        if (!tx) return InvalidParams{"tx", tx.status().message()};
+        const Hash32 hash = proto::tx_hash(*tx);
+        json out = {{"tx_hash", hash.hex()}};
+        // Resubmitting a transaction is idempotent: same hash, same answer.
+        if (auto location = store.find_tx(hash); location.ok()) {
+          out["height"] = location->height;
+          return out;
+        }
+        auto added = node.submit(*tx);
+        if (!added && added.status().message() != "transaction already in the mempool") return added.status();
+        if (!params.value("wait", false)) return out;
+        auto promise = std::make_shared<std::promise<std::optional<std::uint64_t>>>();
+        auto future = promise->get_future();
+        node.when_committed(hash, params.value("timeout_ms", std::uint64_t{30'000}),
+                            [promise](std::optional<std::uint64_t> h) { promise->set_value(h); });
+        const auto height = future.get();
+        if (!height)
+          return error(ErrorCode::unavailable, "not committed within the timeout; it may still be");
+        out["height"] = *height;
+        return out;
+      });
+
+  d.add(MethodSpec("get_tx", "A committed transaction by hash", {ParamSpec("hash", hex32_schema)}),
+        [&store](const json& params) -> MethodResult {
+          auto hash = hash_param(params, "hash");
+          if (!hash) return bad_hex("hash");
+          auto location = store.find_tx(*hash);
+          if (!location) return location.status();
+          auto block = store.get_block(location->height);
+          if (!block) return block.status();
+          const auto& tx = block->txs(static_cast<int>(location->position));
+          auto body = proto::decode<pb::TxBody>(tx.body());
+          json out = {{"hash", hash->hex()},
+                      {"height", location->height},
+                      {"position", location->position},
+                      {"tx", to_hex(as_bytes(proto::encode(tx)))}};
+          if (body) out["body"] = tx_body_json(*body);
+          return out;
+        });
+
+  d.add(MethodSpec("get_block", "A committed block by height", {ParamSpec("height", height_schema)}),
+        [&store](const json& params) -> MethodResult {
+          auto block = store.get_block(*u64_param(params, "height"));
+          if (!block) return block.status();
+          json txs = json::array();
+          for (const auto& tx : block->txs()) txs.push_back(proto::tx_hash(tx).hex());
+          json out = header_json(block->header());
+          out["hash"] = proto::block_hash(block->header()).hex();
+          out["txs"] = txs;
+          return out;
+        });
+
+  d.add(
+      MethodSpec("get_entry", "Every anchoring of a content hash", {ParamSpec("content_hash", hex32_schema)}),
+      [&store](const json& params) -> MethodResult {
+        auto hash = hash_param(params, "content_hash");
+        if (!hash) return bad_hex("content_hash");
+        auto leaves = store.leaves_for_content(*hash, 1000);
+        if (!leaves) return leaves.status();
+        if (leaves->empty())
+          return error(ErrorCode::not_found, "content hash " + hash->hex() + " is not anchored");
+        json out = json::array();
+        for (auto i : *leaves) out.push_back(entry_json_at(store, i));
+        return json{{"content_hash", hash->hex()}, {"entries", out}};
+      });
+
+  d.add(MethodSpec("get_validators", "The validator set (genesis's until governance changes it)",
+                   {ParamSpec("height", height_schema, false)}),
+        [&node](const json&) {
+          json out = json::array();
+          std::uint32_t i = 0;
+          for (const auto& v : node.genesis().validators) {
+            out.push_back({{"index", i++},
+                           {"name", v.name},
+                           {"pubkey", v.pubkey.hex()},
+                           {"tls_pubkey", v.tls_pubkey.hex()},
+                           {"p2p", v.p2p}});
+          }
+          return json{{"validators", out},
+                      {"quorum", crypto::checkpoint_quorum(node.genesis().validators.size())}};
+        });
+
+  d.add(MethodSpec("get_account", "An account's roles and next nonce", {ParamSpec("pubkey", hex32_schema)}),
+        [&node](const json& params) -> MethodResult {
+          auto key = hash_param(params, "pubkey");
+          if (!key) return bad_hex("pubkey");
+          auto account = node.account(*key);
+          if (!account) return error(ErrorCode::not_found, "no account " + key->hex());
+          return json{{"pubkey", key->hex()},
+                      {"roles", std::vector<std::string>(account->roles.begin(), account->roles.end())},
+                      {"next_nonce", account->next_nonce}};
+        });
+
+  d.add(MethodSpec("get_checkpoint", "A final checkpoint (the newest without params)",
+                   {ParamSpec("tree_size", index_schema, false), ParamSpec("height", height_schema, false)}),
+        [&node](const json& params) -> MethodResult {
+          std::optional<pb::Checkpoint> cp;
+          if (auto size = u64_param(params, "tree_size")) {
+            cp = node.checkpoint_at_size(*size);
+          } else if (auto height = u64_param(params, "height")) {
+            cp = node.checkpoint_at_height(*height);
+          } else {
+            cp = node.latest_checkpoint();
+          }
+          if (!cp) return error(ErrorCode::not_found, "no such final checkpoint on this node");
+          return checkpoint_json(*cp);
+        });
+
+  d.add(
+      MethodSpec("get_inclusion_proof", "A proof bundle (docs/proof-format.md) for an anchored entry",
+                 {ParamSpec("content_hash", hex32_schema, false),
+                  ParamSpec("leaf_index", index_schema, false), ParamSpec("tree_size", index_schema, false)}),
+      [&node, &store](const json& params) -> MethodResult {
+        std::uint64_t index = 0;
+        if (params.contains("content_hash")) {
+          auto hash = hash_param(params, "content_hash");
+          if (!hash) return bad_hex("content_hash");
+          auto leaves = store.leaves_for_content(*hash, 1);
+          if (!leaves) return leaves.status();
+          if (leaves->empty())
+            return error(ErrorCode::not_found, "content hash " + hash->hex() + " is not anchored");
+          index = leaves->front();
+        } else if (auto i = u64_param(params, "leaf_index")) {
+          index = *i;
+        } else {
+          return InvalidParams{"content_hash", "give content_hash or leaf_index"};
+        }
+        return proof_bundle(node, index, u64_param(params, "tree_size"));
+      });
+
+  d.add(MethodSpec("get_consistency_proof", "RFC 9162 consistency proof between two tree sizes",
+                   {ParamSpec("first", height_schema), ParamSpec("second", height_schema)}),
+        [&store](const json& params) -> MethodResult {
+          const auto first = *u64_param(params, "first");
+          const auto second = *u64_param(params, "second");
+          if (first > second) return InvalidParams{"first", "first must not exceed second"};
+          auto proof = store.consistency_proof(first, second);
+          if (!proof) return proof.status();
+          json path = json::array();
+          for (const auto& h : *proof) path.push_back(h.hex());
+          return json{{"first", first}, {"second", second}, {"path", path}};
+        });
+}
+
+}  // namespace cityledger::node
