@@ -45,7 +45,7 @@ if [ "$asan" = 1 ]; then
   section "ASan+UBSan tests"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  CITYLEDGER_SANITIZED=1 \
+  CITYLEDGER_SANITIZED=1 CITYLEDGER_SIM_SEEDS=${CITYLEDGER_ASAN_SIM_SEEDS:-300} \
     ctest --test-dir build-asan -j"$jobs" --output-on-failure --timeout 1800
 fi
 
