@@ -26,6 +26,9 @@ template <class... Ts>
 struct overloaded : Ts... {
   using Ts::operator()...;
 };
+// Clang 14 lacks aggregate CTAD (P1816), so spell the deduction guide out.
+template <class... Ts>
+overloaded(Ts...) -> overloaded<Ts...>;
 
 }  // namespace
 

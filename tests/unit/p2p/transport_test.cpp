@@ -208,10 +208,19 @@ class RawPeer {
   std::array<char, 65536> buffer_{};
 };
 
-std::uint16_t free_port() {
+// Ports nobody listens on, all different: the kernel may hand out the same
+// ephemeral port twice in a row once the first socket is closed, so all of
+// them are held open until every one is chosen.
+std::vector<std::uint16_t> free_ports(std::size_t count) {
   asio::io_context io;
-  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  return acceptor.local_endpoint().port();
+  std::vector<std::unique_ptr<tcp::acceptor>> held;
+  std::vector<std::uint16_t> ports;
+  for (std::size_t i = 0; i < count; ++i) {
+    held.push_back(
+        std::make_unique<tcp::acceptor>(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)));
+    ports.push_back(held.back()->local_endpoint().port());
+  }
+  return ports;
 }
 
 // Identities, a shared io_context run by two threads, and the transports on it.
@@ -358,7 +367,7 @@ TEST_F(TransportTest, StartRefusesABadConfiguration) {
 
 TEST_F(TransportTest, TwoPeersConnectWithPinnedKeysAndExchangeEnvelopes) {
   const std::vector<Identity> ids = {identity("node0"), identity("node1")};
-  const std::vector<std::uint16_t> ports = {free_port(), free_port()};
+  const std::vector<std::uint16_t> ports = free_ports(2);
   Recorder& r0 = recorder();
   Recorder& r1 = recorder();
   Transport& t0 = add(config(0, ids, ports, true), r0);
@@ -391,11 +400,8 @@ TEST_F(TransportTest, TwoPeersConnectWithPinnedKeysAndExchangeEnvelopes) {
 
 TEST_F(TransportTest, FourPeersBroadcastReachesAll) {
   std::vector<Identity> ids;
-  std::vector<std::uint16_t> ports;
-  for (int i = 0; i < 4; ++i) {
-    ids.push_back(identity("node" + std::to_string(i)));
-    ports.push_back(free_port());
-  }
+  const std::vector<std::uint16_t> ports = free_ports(4);
+  for (int i = 0; i < 4; ++i) ids.push_back(identity("node" + std::to_string(i)));
   std::vector<Recorder*> recorders;
   std::vector<Transport*> nodes;
   for (std::size_t i = 0; i < 4; ++i) {
@@ -448,7 +454,7 @@ TEST_F(TransportTest, SimultaneousDialsSettleOnOneConnection) {
   for (int iteration = 0; iteration < 10; ++iteration) {
     const std::vector<Identity> ids = {identity("a" + std::to_string(iteration)),
                                        identity("b" + std::to_string(iteration))};
-    const std::vector<std::uint16_t> ports = {free_port(), free_port()};
+    const std::vector<std::uint16_t> ports = free_ports(2);
     Recorder& r0 = recorder();
     Recorder& r1 = recorder();
     TransportConfig c0 = config(0, ids, ports, true);
@@ -518,7 +524,7 @@ TEST_F(TransportTest, RefusesAnInboundPeerWhoseKeyIsNotPinned) {
 TEST_F(TransportTest, RefusesToDialAPeerPresentingAnotherKey) {
   const std::vector<Identity> ids = {identity("node0"), identity("node1")};
   const Identity impostor = identity("impostor");
-  const std::vector<std::uint16_t> ports = {free_port(), free_port()};
+  const std::vector<std::uint16_t> ports = free_ports(2);
   Recorder& r0 = recorder();
   Recorder& r_impostor = recorder();
   // The impostor listens where node 1 should be and would accept node 0.
@@ -534,7 +540,7 @@ TEST_F(TransportTest, RefusesToDialAPeerPresentingAnotherKey) {
 
 TEST_F(TransportTest, DisconnectsAPeerOnAnotherChain) {
   const std::vector<Identity> ids = {identity("node0"), identity("node1")};
-  const std::vector<std::uint16_t> ports = {free_port(), free_port()};
+  const std::vector<std::uint16_t> ports = free_ports(2);
   Recorder& r0 = recorder();
   Recorder& r1 = recorder();
   Transport& t0 = add(config(0, ids, ports), r0);
@@ -613,7 +619,8 @@ TEST_F(TransportTest, PeerThatStopsReadingDoesNotStallTheOthers) {
   // node 0 and node 1 are transports; node 2 is a RawPeer that says Hello and
   // then never reads another byte.
   const std::vector<Identity> ids = {identity("node0"), identity("node1"), identity("node2")};
-  const std::vector<std::uint16_t> ports = {free_port(), free_port(), 0};
+  std::vector<std::uint16_t> ports = free_ports(2);
+  ports.push_back(0);
   Recorder& r0 = recorder();
   Recorder& r1 = recorder();
   TransportConfig c0 = config(0, ids, ports);
@@ -651,7 +658,8 @@ TEST_F(TransportTest, KeepalivesHoldAnIdleLinkAndASilentPeerTimesOut) {
   // node 0 and node 1 exchange nothing but keepalive Hellos; node 2 (raw)
   // says Hello once and then nothing.
   const std::vector<Identity> ids = {identity("node0"), identity("node1"), identity("node2")};
-  const std::vector<std::uint16_t> ports = {free_port(), free_port(), 0};
+  std::vector<std::uint16_t> ports = free_ports(2);
+  ports.push_back(0);
   Recorder& r0 = recorder();
   Recorder& r1 = recorder();
   TransportConfig c0 = config(0, ids, ports);
@@ -711,7 +719,7 @@ TEST_F(TransportTest, AWriteThatMakesNoProgressDisconnects) {
 
 TEST_F(TransportTest, ReconnectsAfterThePeerRestarts) {
   const std::vector<Identity> ids = {identity("node0"), identity("node1")};
-  const std::vector<std::uint16_t> ports = {free_port(), free_port()};
+  const std::vector<std::uint16_t> ports = free_ports(2);
   Recorder& r0 = recorder();
   Recorder& r1 = recorder();
   Transport& t0 = add(config(0, ids, ports), r0);
@@ -734,7 +742,7 @@ TEST_F(TransportTest, ReconnectsAfterThePeerRestarts) {
 
 TEST_F(TransportTest, NoCallbacksAfterStopEvenFromInsideACallback) {
   const std::vector<Identity> ids = {identity("node0"), identity("node1")};
-  const std::vector<std::uint16_t> ports = {free_port(), free_port()};
+  const std::vector<std::uint16_t> ports = free_ports(2);
 
   // Stops its own transport from inside on_message, then counts any later callback.
   class Stopper : public Recorder {
