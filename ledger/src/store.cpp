@@ -38,6 +38,7 @@ enum Cf : std::size_t {
   cf_content,
   cf_tx,
   cf_meta,
+  cf_checkpoints,
   cf_count,
 };
 
@@ -51,6 +52,7 @@ const std::array<const char*, cf_count> cf_names = {
     records::cf_content_index,
     records::cf_tx_index,
     records::cf_metadata,
+    records::cf_checkpoints,
 };
 
 // Stored blocks are bounded by consensus, not here; this only stops a corrupt
@@ -304,7 +306,9 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& path, co
   // One writer at a time anyway; and insert hints (below) need it off.
   db_options.allow_concurrent_memtable_write = false;
   db_options.create_if_missing = options.create_if_missing;
-  db_options.create_missing_column_families = options.create_if_missing;
+  // Families missing from an initialized store are still refused (below);
+  // this only lets a family added by a later version (checkpoints) appear.
+  db_options.create_missing_column_families = true;
   if (options.env != nullptr) db_options.env = options.env;
 
   // Which of our column families exist already: one missing from an
@@ -314,6 +318,7 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& path, co
   const rocksdb::Status listed = rocksdb::DB::ListColumnFamilies(db_options, path.string(), &existing);
   if (listed.ok()) {
     for (const char* name : cf_names) {
+      if (std::string_view(name) == records::cf_checkpoints) continue;  // added later: created on open
       if (std::find(existing.begin(), existing.end(), name) == existing.end())
         missing_families.push_back(name);
     }
@@ -858,6 +863,65 @@ Result<pb::CommitCertificate> Store::get_commit(std::uint64_t height) const {
   auto bytes = impl_->get_required(cf_commits, records::u64_key(height), at);
   if (!bytes.ok()) return bytes.status();
   return decode_stored<pb::CommitCertificate>(*bytes, at);
+}
+
+namespace {
+std::string checkpoint_key(char kind, std::uint64_t value) { return kind + records::u64_key(value); }
+}  // namespace
+
+Status Store::put_checkpoint(std::uint64_t height, const pb::Checkpoint& checkpoint,
+                             std::uint64_t tree_size) {
+  if (height == 0 || height > last_height()) {
+    return error(ErrorCode::invalid_argument,
+                 "checkpoint for height " + std::to_string(height) + ", which is not stored here");
+  }
+  rocksdb::WriteBatch batch;
+  const std::string value = proto::encode(checkpoint);
+  batch.Put(impl_->cf(cf_checkpoints), checkpoint_key('h', height), value);
+  // The size index names the newest height of that size (empty blocks repeat sizes).
+  auto indexed = impl_->get(cf_checkpoints, checkpoint_key('s', tree_size), "checkpoint index");
+  if (!indexed.ok()) return indexed.status();
+  const auto previous = indexed->has_value() ? records::decode_u64_key(**indexed) : std::nullopt;
+  if (!previous || *previous <= height) {
+    batch.Put(impl_->cf(cf_checkpoints), checkpoint_key('s', tree_size), records::u64_key(height));
+  }
+  // Not synced: signatures can be gathered again from peers; the WAL still
+  // keeps them across a process crash.
+  return from_rocks(impl_->db->Write(rocksdb::WriteOptions(), &batch),
+                    "storing checkpoint " + std::to_string(height));
+}
+
+Result<pb::Checkpoint> Store::checkpoint_at_height(std::uint64_t height) const {
+  const std::string at = "checkpoint of block " + std::to_string(height);
+  auto bytes = impl_->get(cf_checkpoints, checkpoint_key('h', height), at);
+  if (!bytes.ok()) return bytes.status();
+  if (!bytes->has_value())
+    return error(ErrorCode::not_found, "no final checkpoint stored for height " + std::to_string(height));
+  return decode_stored<pb::Checkpoint>(**bytes, at);
+}
+
+Result<pb::Checkpoint> Store::checkpoint_at_size(std::uint64_t tree_size) const {
+  const std::string at = "checkpoint index of size " + std::to_string(tree_size);
+  auto height = impl_->get(cf_checkpoints, checkpoint_key('s', tree_size), at);
+  if (!height.ok()) return height.status();
+  if (!height->has_value()) {
+    return error(ErrorCode::not_found,
+                 "no final checkpoint stored for tree size " + std::to_string(tree_size));
+  }
+  auto h = records::decode_u64_key(**height);
+  if (!h) return error(ErrorCode::corruption, at + " does not decode");
+  return checkpoint_at_height(*h);
+}
+
+Result<pb::Checkpoint> Store::latest_checkpoint() const {
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(impl_->read_options, impl_->cf(cf_checkpoints)));
+  it->SeekForPrev(checkpoint_key('h', std::numeric_limits<std::uint64_t>::max()));
+  if (!it->status().ok()) return from_rocks(it->status(), "reading checkpoints");
+  if (!it->Valid() || it->key().size() != 9 || it->key()[0] != 'h') {
+    return error(ErrorCode::not_found, "no final checkpoint stored");
+  }
+  return decode_stored<pb::Checkpoint>(it->value().ToString(), "newest stored checkpoint");
 }
 
 namespace {

@@ -13,8 +13,10 @@ bool CheckpointCollector::add_verified(Pending& p, const crypto::PublicKey& vali
   p.signatures.emplace(validator, signature);
   if (!p.final && p.signatures.size() >= quorum()) {
     p.final = true;
+    changed_.insert(p.height);
     return true;
   }
+  if (p.final) changed_.insert(p.height);
   return false;
 }
 
@@ -25,6 +27,7 @@ std::optional<pb::CheckpointSignature> CheckpointCollector::on_commit(std::uint6
                                                                       const crypto::SecretKey* key) {
   Pending& p = by_height_[height];
   p.body = crypto::CheckpointBody{chain_id_, tree_size, root, height, block_hash}.to_text();
+  p.height = height;
   p.tree_size = tree_size;
   std::optional<pb::CheckpointSignature> own;
   if (key != nullptr) {
@@ -96,6 +99,17 @@ std::optional<pb::Checkpoint> CheckpointCollector::final_at_size(std::uint64_t t
   auto it = final_by_size_.find(tree_size);
   if (it == final_by_size_.end()) return std::nullopt;
   return final_at_height(it->second);
+}
+
+std::vector<CheckpointCollector::Changed> CheckpointCollector::take_changed() {
+  std::vector<Changed> out;
+  for (const std::uint64_t height : changed_) {
+    auto it = by_height_.find(height);
+    if (it == by_height_.end() || !it->second.final) continue;
+    out.push_back({height, it->second.tree_size, to_proto(it->second)});
+  }
+  changed_.clear();
+  return out;
 }
 
 std::optional<pb::Checkpoint> CheckpointCollector::latest_final() const {

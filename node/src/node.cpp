@@ -319,6 +319,7 @@ void Node::on_commit(const consensus::Commit& commit) {
     own = checkpoints_->on_commit(height, head.log.size, head.log.root, head.block_hash,
                                   self_index_ ? &*key_ : nullptr);
   }
+  store_final_checkpoints();
   if (own) {
     pb::Envelope e;
     *e.mutable_checkpoint_signature() = *own;
@@ -503,6 +504,7 @@ void Node::on_message(p2p::PeerIndex peer, pb::Envelope envelope) {
           final = checkpoints_->final_at_height(envelope.checkpoint_signature().height());
         }
       }
+      store_final_checkpoints();
       if (final) rpc_server_->publish("checkpoints", checkpoint_json(*final));
       break;
     }
@@ -558,19 +560,49 @@ void Node::when_committed(const Hash32& tx_hash, std::uint64_t timeout_ms,
   timer->async_wait([timer, once](const boost::system::error_code&) { once(std::nullopt); });
 }
 
+// Final checkpoints go to the ledger as they form, so a restarted node still
+// serves them (and proofs at their sizes). A failed write is logged, not
+// fatal: the block itself is stored, and peers hold the signatures too.
+void Node::store_final_checkpoints() {
+  std::vector<CheckpointCollector::Changed> changed;
+  {
+    std::lock_guard lock(mutex_);
+    changed = checkpoints_->take_changed();
+  }
+  for (const auto& c : changed) {
+    if (Status s = store_->put_checkpoint(c.height, c.checkpoint, c.tree_size); !s.ok()) {
+      spdlog::warn("cannot store the final checkpoint of block {}: {}", c.height, s.message());
+    }
+  }
+}
+
+// In memory first (the newest heights), then the ledger (older ones, and
+// every one from before a restart).
 std::optional<pb::Checkpoint> Node::checkpoint_at_size(std::uint64_t tree_size) const {
-  std::lock_guard lock(mutex_);
-  return checkpoints_->final_at_size(tree_size);
+  {
+    std::lock_guard lock(mutex_);
+    if (auto cp = checkpoints_->final_at_size(tree_size)) return cp;
+  }
+  if (auto cp = store_->checkpoint_at_size(tree_size); cp.ok()) return std::move(*cp);
+  return std::nullopt;
 }
 
 std::optional<pb::Checkpoint> Node::checkpoint_at_height(std::uint64_t height) const {
-  std::lock_guard lock(mutex_);
-  return checkpoints_->final_at_height(height);
+  {
+    std::lock_guard lock(mutex_);
+    if (auto cp = checkpoints_->final_at_height(height)) return cp;
+  }
+  if (auto cp = store_->checkpoint_at_height(height); cp.ok()) return std::move(*cp);
+  return std::nullopt;
 }
 
 std::optional<pb::Checkpoint> Node::latest_checkpoint() const {
-  std::lock_guard lock(mutex_);
-  return checkpoints_->latest_final();
+  {
+    std::lock_guard lock(mutex_);
+    if (auto cp = checkpoints_->latest_final()) return cp;
+  }
+  if (auto cp = store_->latest_checkpoint(); cp.ok()) return std::move(*cp);
+  return std::nullopt;
 }
 
 std::vector<pb::DuplicateVoteEvidence> Node::evidence() const {

@@ -212,6 +212,19 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
                       {"position", location->position},
                       {"tx", to_hex(as_bytes(proto::encode(tx)))}};
           if (body) out["body"] = tx_body_json(*body);
+          // Where its anchors landed in the log: the block appended its
+          // transactions' entries in order, ending at the header's log size.
+          if (body && body->has_anchor()) {
+            std::uint64_t before = 0, in_block = 0;
+            for (int i = 0; i < block->txs_size(); ++i) {
+              auto other = proto::decode<pb::TxBody>(block->txs(i).body());
+              const std::uint64_t n = other && other->has_anchor() ? other->anchor().entries_size() : 0;
+              if (static_cast<std::uint64_t>(i) < location->position) before += n;
+              in_block += n;
+            }
+            out["first_leaf_index"] = block->header().log_size() - in_block + before;
+            out["entries"] = body->anchor().entries_size();
+          }
           return out;
         });
 

@@ -28,6 +28,9 @@ inline constexpr const char* cf_log_nodes = "log_nodes";          // (level, ind
 inline constexpr const char* cf_content_index = "content_index";  // content hash || leaf index -> ""
 inline constexpr const char* cf_tx_index = "tx_index";            // tx hash -> (height, position)
 inline constexpr const char* cf_metadata = "metadata";            // name -> value
+// 'h' || height -> Checkpoint (final, with every signature collected);
+// 's' || tree size -> height of the newest final checkpoint of that size.
+inline constexpr const char* cf_checkpoints = "checkpoints";
 
 // ---- metadata keys
 inline constexpr std::string_view meta_schema_version = "schema_version";  // u32 big-endian

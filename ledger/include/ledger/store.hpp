@@ -100,6 +100,11 @@ class Store {
   // (leaves, new subtree nodes and head in one synced batch).
   Status append_leaves(std::span<const Hash32> leaf_hashes);
 
+  // Final checkpoints (node/checkpoints), stored as they gain signatures so
+  // a restarted node still serves them. Replaces the one stored for `height`;
+  // the size index points at the newest height of that size.
+  Status put_checkpoint(std::uint64_t height, const pb::Checkpoint& checkpoint, std::uint64_t tree_size);
+
   // ---- reading (thread-safe)
   ChainHead head() const;
   std::uint64_t last_height() const;
@@ -121,6 +126,11 @@ class Store {
   // Leaf indexes that anchor this content hash, ascending, at most max_results.
   Result<std::vector<std::uint64_t>> leaves_for_content(const Hash32& content_hash,
                                                         std::size_t max_results = 10'000) const;
+  // not_found when none is stored.
+  Result<pb::Checkpoint> checkpoint_at_height(std::uint64_t height) const;
+  Result<pb::Checkpoint> checkpoint_at_size(std::uint64_t tree_size) const;
+  Result<pb::Checkpoint> latest_checkpoint() const;
+
   // not_found when no stored block holds the transaction.
   Result<TxLocation> find_tx(const Hash32& tx_hash) const;
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,9 +41,19 @@ class CheckpointCollector {
 
   std::size_t quorum() const { return crypto::checkpoint_quorum(validators_.size()); }
 
+  // Final checkpoints that became final or gained a signature since the last
+  // call, as (height, tree size, checkpoint): what the node must store.
+  struct Changed {
+    std::uint64_t height = 0;
+    std::uint64_t tree_size = 0;
+    pb::Checkpoint checkpoint;
+  };
+  std::vector<Changed> take_changed();
+
  private:
   struct Pending {
     std::string body;
+    std::uint64_t height = 0;
     std::uint64_t tree_size = 0;
     std::map<crypto::PublicKey, crypto::Signature> signatures;  // valid ones only
     bool final = false;
@@ -54,6 +65,7 @@ class CheckpointCollector {
   consensus::ValidatorSet validators_;
   std::map<std::uint64_t, Pending> by_height_;
   std::map<std::uint64_t, std::uint64_t> final_by_size_;                 // tree size -> height
+  std::set<std::uint64_t> changed_;                                      // heights, for take_changed()
   std::map<std::uint64_t, std::vector<pb::CheckpointSignature>> early_;  // before our own commit
   static constexpr std::size_t early_max_heights = 64;
   static constexpr std::size_t kept_heights = 100'000;

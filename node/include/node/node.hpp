@@ -96,6 +96,8 @@ class Node final : public p2p::TransportHandler {
   void handle_block_response(const pb::BlockResponse& response);
   void fatal(const Status& status);
   std::uint64_t now_ms() const;
+  // Any thread: writes checkpoints that became final or gained signatures.
+  void store_final_checkpoints();
 
   NodeConfig config_;
   audit::Genesis genesis_;

@@ -18,16 +18,16 @@ using testing::BlockBuilder;
 using testing::TempDir;
 
 // Column family positions in RawStore::handles.
-enum { blocks = 1, commits, leaves, entries, nodes, content, tx, meta };
+enum { blocks = 1, commits, leaves, entries, nodes, content, tx, meta, checkpoints };
 
 // The store's RocksDB, opened directly, to damage it.
 class RawStore {
  public:
   explicit RawStore(const std::filesystem::path& path) {
     std::vector<rocksdb::ColumnFamilyDescriptor> families;
-    for (const char* name :
-         {"default", records::cf_blocks, records::cf_commits, records::cf_log_leaves, records::cf_log_entries,
-          records::cf_log_nodes, records::cf_content_index, records::cf_tx_index, records::cf_metadata}) {
+    for (const char* name : {"default", records::cf_blocks, records::cf_commits, records::cf_log_leaves,
+                             records::cf_log_entries, records::cf_log_nodes, records::cf_content_index,
+                             records::cf_tx_index, records::cf_metadata, records::cf_checkpoints}) {
       families.emplace_back(name, rocksdb::ColumnFamilyOptions());
     }
     rocksdb::DB* raw = nullptr;

@@ -454,5 +454,41 @@ TEST(Store, FailedWriteLeavesStoreUnchangedAndUsable) {
   EXPECT_EQ(proto::encode(*store->get_block(2)), proto::encode(retried.block));
 }
 
+TEST(Store, CheckpointsAreKeptByHeightAndSizeAcrossReopen) {
+  TempDir dir;
+  auto store = open_store(dir.store());
+  BlockBuilder builder;
+  for (const auto& spec : std::vector<std::vector<int>>{{2}, {0}, {1}})
+    apply(*store, builder.next(*store, spec));
+  EXPECT_EQ(store->latest_checkpoint().status().code(), ErrorCode::not_found);
+
+  auto checkpoint = [](const std::string& body, int signatures) {
+    pb::Checkpoint cp;
+    cp.set_body(body);
+    for (int i = 0; i < signatures; ++i) {
+      auto* s = cp.add_signatures();
+      s->set_validator(std::string(32, static_cast<char>('a' + i)));
+      s->set_signature(std::string(64, 's'));
+    }
+    return cp;
+  };
+  // Heights 1 and 2 have the same tree size (block 2 anchors nothing).
+  ASSERT_TRUE(store->put_checkpoint(1, checkpoint("one", 3), 2).ok());
+  ASSERT_TRUE(store->put_checkpoint(2, checkpoint("two", 3), 2).ok());
+  ASSERT_TRUE(store->put_checkpoint(1, checkpoint("one", 4), 2).ok());  // gained a signature
+  EXPECT_EQ(store->put_checkpoint(4, checkpoint("four", 3), 3).code(), ErrorCode::invalid_argument);
+  EXPECT_EQ(store->put_checkpoint(0, checkpoint("zero", 3), 0).code(), ErrorCode::invalid_argument);
+
+  store.reset();
+  store = open_store(dir.store(), test_options(false));
+  ASSERT_TRUE(store);
+  EXPECT_EQ(store->checkpoint_at_height(1)->signatures_size(), 4);
+  EXPECT_EQ(store->checkpoint_at_height(2)->body(), "two");
+  EXPECT_EQ(store->checkpoint_at_height(3).status().code(), ErrorCode::not_found);
+  EXPECT_EQ(store->checkpoint_at_size(2)->body(), "two");  // the newest height of that size
+  EXPECT_EQ(store->checkpoint_at_size(3).status().code(), ErrorCode::not_found);
+  EXPECT_EQ(store->latest_checkpoint()->body(), "two");
+}
+
 }  // namespace
 }  // namespace cityledger::ledger
