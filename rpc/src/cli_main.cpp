@@ -1,70 +1,162 @@
 // cityledger: the auditor's and the data platform's command-line tool.
+// Exit codes: 0 success, 1 verification failed, 2 usage or connection error
+// (rpc/src/cli/cli.hpp).
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "cli/cli.hpp"
 #include "crypto/schnorr.hpp"
 #include "crypto/sha256.hpp"
 
 using namespace cityledger;
+using cli::exit_error;
+using cli::exit_ok;
+
+namespace {
+
+int run_hash(const cli::Global& g, const std::vector<std::string>& files) {
+  int status = exit_ok;
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& f : files) {
+    auto digest = crypto::sha256_file(f);
+    if (!digest) {
+      std::cerr << "cityledger: " << digest.status().message() << "\n";
+      status = exit_error;
+      continue;
+    }
+    if (g.json) {
+      out.push_back({{"file", f}, {"sha256", digest->hex()}});
+    } else {
+      std::cout << digest->hex() << "  " << f << "\n";
+    }
+  }
+  if (g.json) cli::print_json(out);
+  return status;
+}
+
+int run_keygen(const cli::Global& g, const std::string& out) {
+  if (std::filesystem::exists(out)) return cli::fail(out + " exists; refusing to overwrite a key");
+  auto key = crypto::SecretKey::generate();
+  if (!key) return cli::fail(key.status());
+  if (Status s = crypto::write_key_file(out, *key); !s.ok()) return cli::fail(s);
+  if (g.json) {
+    cli::print_json({{"key", out}, {"pubkey", key->public_key().hex()}});
+  } else {
+    std::cout << key->public_key().hex() << "\n";
+  }
+  return exit_ok;
+}
+
+int run_pubkey(const cli::Global& g, const std::string& in) {
+  auto key = crypto::read_key_file(in);
+  if (!key) return cli::fail(key.status());
+  if (g.json) {
+    cli::print_json({{"key", in}, {"pubkey", key->public_key().hex()}});
+  } else {
+    std::cout << key->public_key().hex() << "\n";
+  }
+  return exit_ok;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"cityledger - anchor city data and verify its proofs"};
+  CLI::App app{
+      "cityledger - anchor city data and verify its proofs\n"
+      "exit codes: 0 success, 1 verification failed, 2 usage or connection error"};
   app.set_version_flag("--version", std::string("cityledger 0.1.0"));
   app.require_subcommand(1);
+
+  cli::Global g;
+  app.add_option("--rpc", g.rpc_url, "JSON-RPC address of a node")
+      ->default_val(cli::default_rpc_url)
+      ->envname("CITYLEDGER_RPC");
+  app.add_flag("--json", g.json, "Machine-readable JSON output");
 
   std::vector<std::string> files;
   auto* hash = app.add_subcommand("hash", "Print the SHA-256 of files (what gets anchored)");
   hash->add_option("files", files, "Files to hash")->required()->check(CLI::ExistingFile);
 
-  std::string key_out;
+  std::string key_path;
   auto* keygen =
       app.add_subcommand("keygen", "Create a BIP340 secret key file (mode 0600) and print its public key");
-  keygen->add_option("--out", key_out, "Where to write the key file")->required();
+  keygen->add_option("--out", key_path, "Where to write the key file")->required();
 
-  std::string key_in;
   auto* pubkey = app.add_subcommand("pubkey", "Print the public key of a key file");
-  pubkey->add_option("--key", key_in, "Key file")->required();
+  pubkey->add_option("--key", key_path, "Key file")->required();
 
-  CLI11_PARSE(app, argc, argv);
+  auto* status = app.add_subcommand("status", "The node's height, log size and root, peers");
 
-  if (*hash) {
-    int status = 0;
-    for (const auto& f : files) {
-      auto digest = crypto::sha256_file(f);
-      if (!digest) {
-        std::cerr << "cityledger: " << digest.status().to_string() << "\n";
-        status = 1;
-        continue;
-      }
-      std::cout << digest->hex() << "  " << f << "\n";
-    }
-    return status;
+  std::uint64_t height = 0;
+  auto* block = app.add_subcommand("block", "A committed block");
+  block->add_option("height", height, "Block height (from 1)")->required()->check(CLI::PositiveNumber);
+
+  std::string tx_hash;
+  auto* tx = app.add_subcommand("tx", "A committed transaction and where its anchors are in the log");
+  tx->add_option("hash", tx_hash, "Transaction hash (64 hex)")->required();
+
+  auto* validators = app.add_subcommand("validators", "The validator set and its quorum");
+
+  cli::AnchorOptions anchor_opts;
+  auto* anchor = app.add_subcommand("anchor", "Anchor the SHA-256 of files in signed batch transactions");
+  anchor->add_option("--key", anchor_opts.key, "Secret key of an account with the submitter role")
+      ->required();
+  anchor->add_option("--dataset", anchor_opts.dataset, "Dataset id recorded with every entry");
+  anchor->add_option("--meta", anchor_opts.meta, "key=value metadata for every entry (repeatable)");
+  anchor->add_flag("--wait", anchor_opts.wait, "Wait until committed (and covered by a final checkpoint)");
+  anchor->add_option("--proof-dir", anchor_opts.proof_dir,
+                     "With --wait: write DIR/<file name>.proof.json per file");
+  anchor->add_option("--batch", anchor_opts.batch, "Entries per transaction")->default_val(1000);
+  anchor->add_option("--timeout", anchor_opts.timeout_s, "Seconds --wait waits")->default_val(120);
+  anchor->add_option("files", anchor_opts.files, "Files to anchor")->required();
+
+  cli::ProofOptions proof_opts;
+  std::uint64_t leaf_index = 0;
+  auto* proof = app.add_subcommand("proof", "Fetch the proof bundle of an anchored content hash");
+  auto* proof_hash = proof->add_option("--hash", proof_opts.hash, "Content hash (SHA-256 hex of the file)");
+  auto* proof_leaf = proof->add_option("--leaf-index", leaf_index, "Or the log leaf index");
+  proof_hash->excludes(proof_leaf);
+  proof->add_option("--out", proof_opts.out, "Where to write the bundle")->required();
+
+  cli::VerifyOptions verify_opts;
+  auto* verify = app.add_subcommand("verify", "Verify a proof bundle offline, trusting only genesis.json");
+  verify->add_option("--genesis", verify_opts.genesis, "The network's genesis.json")->required();
+  verify->add_option("--proof", verify_opts.proof, "The proof bundle")->required();
+  verify->add_option("--file", verify_opts.file, "The file itself: its SHA-256 must be the anchored hash");
+
+  cli::WatchOptions watch_opts;
+  auto* watch =
+      app.add_subcommand("watch", "Monitor that the log only grows: checkpoints and consistency proofs");
+  watch->add_option("--state", watch_opts.state, "File keeping the last verified checkpoint")->required();
+  watch->add_option("--genesis", watch_opts.genesis, "The network's genesis.json")->required();
+  watch->add_option("--node", watch_opts.nodes, "RPC address of a node to poll (repeatable; default --rpc)");
+  watch->add_option("--interval", watch_opts.interval_s, "Seconds between polls")->default_val(10);
+  watch->add_flag("--once", watch_opts.once, "Poll once and exit");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? exit_ok : exit_error;
   }
-  if (*keygen) {
-    if (std::filesystem::exists(key_out)) {
-      std::cerr << "cityledger: " << key_out << " exists; refusing to overwrite a key\n";
-      return 1;
+
+  if (*hash) return run_hash(g, files);
+  if (*keygen) return run_keygen(g, key_path);
+  if (*pubkey) return run_pubkey(g, key_path);
+  if (*status) return cli::run_status(g);
+  if (*block) return cli::run_block(g, height);
+  if (*tx) return cli::run_tx(g, tx_hash);
+  if (*validators) return cli::run_validators(g);
+  if (*anchor) return cli::run_anchor(g, anchor_opts);
+  if (*proof) {
+    if (proof_leaf->count() > 0) {
+      proof_opts.leaf_index = leaf_index;
+    } else if (proof_hash->count() == 0) {
+      return cli::fail("proof: give --hash or --leaf-index");
     }
-    auto key = crypto::SecretKey::generate();
-    if (!key) {
-      std::cerr << "cityledger: " << key.status().to_string() << "\n";
-      return 1;
-    }
-    if (Status s = crypto::write_key_file(key_out, *key); !s.ok()) {
-      std::cerr << "cityledger: " << s.to_string() << "\n";
-      return 1;
-    }
-    std::cout << key->public_key().hex() << "\n";
-    return 0;
+    return cli::run_proof(g, proof_opts);
   }
-  if (*pubkey) {
-    auto key = crypto::read_key_file(key_in);
-    if (!key) {
-      std::cerr << "cityledger: " << key.status().to_string() << "\n";
-      return 1;
-    }
-    std::cout << key->public_key().hex() << "\n";
-    return 0;
-  }
-  return 0;
+  if (*verify) return cli::run_verify(g, verify_opts);
+  if (*watch) return cli::run_watch(g, watch_opts);
+  return exit_error;
 }

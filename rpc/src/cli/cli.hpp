@@ -1,0 +1,86 @@
+// The `cityledger` CLI's shared pieces: exit codes, output, errors.
+//
+// Exit codes (a contract for auditors' scripts):
+//   0  success
+//   1  verification failed (verify, watch)
+//   2  usage error, unreadable input, connection error, or the node refused
+#pragma once
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "common/result.hpp"
+#include "rpc/client.hpp"
+
+namespace cityledger::cli {
+
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_verify_failed = 1;
+inline constexpr int exit_error = 2;
+
+// Node 0 of ./scripts/localnet.sh (base port 26600).
+inline constexpr const char* default_rpc_url = "http://127.0.0.1:26601";
+
+struct Global {
+  std::string rpc_url = default_rpc_url;
+  bool json = false;
+};
+
+// Prints "cityledger: <message>" to stderr and returns exit_error.
+int fail(const std::string& message);
+int fail(const Status& status);
+
+// Writes a file via a temporary sibling, fsync and rename: a crash leaves the
+// old file or the new one, never half of one.
+Status write_file_atomic(const std::filesystem::path& path, const std::string& content);
+Result<std::string> read_text_file(const std::filesystem::path& path, std::size_t limit);
+
+void print_json(const nlohmann::json& value);
+
+// "2026-11-29T09:46:00.913Z" for milliseconds since the Unix epoch.
+std::string format_unix_ms(std::uint64_t unix_ms);
+
+// ---- commands (each returns the process exit code)
+int run_status(const Global& g);
+int run_block(const Global& g, std::uint64_t height);
+int run_tx(const Global& g, const std::string& hash);
+int run_validators(const Global& g);
+
+struct ProofOptions {
+  std::string hash;
+  std::optional<std::uint64_t> leaf_index;
+  std::string out;
+};
+int run_proof(const Global& g, const ProofOptions& options);
+
+struct AnchorOptions {
+  std::string key;
+  std::string dataset;
+  std::vector<std::string> meta;  // k=v
+  bool wait = false;
+  std::string proof_dir;
+  std::vector<std::string> files;
+  std::size_t batch = 1000;  // entries per transaction
+  double timeout_s = 120;    // for --wait: commit and covering checkpoint
+};
+int run_anchor(const Global& g, const AnchorOptions& options);
+
+struct VerifyOptions {
+  std::string genesis;
+  std::string proof;
+  std::string file;
+};
+int run_verify(const Global& g, const VerifyOptions& options);
+
+struct WatchOptions {
+  std::string genesis;
+  std::string state;
+  std::vector<std::string> nodes;  // empty: the global --rpc
+  double interval_s = 10;
+  bool once = false;
+};
+int run_watch(const Global& g, const WatchOptions& options);
+
+}  // namespace cityledger::cli

@@ -1,0 +1,88 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+
+#include "cli.hpp"
+
+namespace cityledger::cli {
+
+int fail(const std::string& message) {
+  std::cerr << "cityledger: " << message << "\n";
+  return exit_error;
+}
+
+int fail(const Status& status) { return fail(status.message()); }
+
+void print_json(const nlohmann::json& value) { std::cout << value.dump(2) << "\n"; }
+
+std::string format_unix_ms(std::uint64_t unix_ms) {
+  const std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  ::gmtime_r(&seconds, &tm);
+  char text[32];
+  const std::size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
+  const unsigned ms = static_cast<unsigned>(unix_ms % 1000);
+  std::string out(text, n);
+  out += '.';
+  out += static_cast<char>('0' + ms / 100);
+  out += static_cast<char>('0' + ms / 10 % 10);
+  out += static_cast<char>('0' + ms % 10);
+  out += 'Z';
+  return out;
+}
+
+Status write_file_atomic(const std::filesystem::path& path, const std::string& content) {
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return error(ErrorCode::io_error, "cannot create " + tmp.string() + ": " + std::strerror(errno));
+  std::size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return error(ErrorCode::io_error, "cannot write " + tmp.string() + ": " + why);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return error(ErrorCode::io_error, "cannot sync " + tmp.string() + ": " + why);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return error(ErrorCode::io_error, "cannot rename to " + path.string() + ": " + why);
+  }
+  return {};
+}
+
+Result<std::string> read_text_file(const std::filesystem::path& path, std::size_t limit) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) return error(ErrorCode::io_error, "cannot read " + path.string() + ": " + ec.message());
+  if (size > limit) {
+    return error(ErrorCode::invalid_argument, path.string() + " is " + std::to_string(size) +
+                                                  " bytes; the limit is " + std::to_string(limit));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return error(ErrorCode::io_error, "cannot open " + path.string());
+  std::string text(static_cast<std::size_t>(size), '\0');
+  in.read(text.data(), static_cast<std::streamsize>(size));
+  if (in.gcount() != static_cast<std::streamsize>(size)) {
+    return error(ErrorCode::io_error, "short read from " + path.string());
+  }
+  return text;
+}
+
+}  // namespace cityledger::cli

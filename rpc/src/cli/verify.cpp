@@ -1,0 +1,65 @@
+// `cityledger verify`: fully offline. Trusts genesis.json alone; reads the
+// bundle (and the file) from disk and opens no socket.
+#include <iostream>
+
+#include "audit/genesis.hpp"
+#include "audit/proof_bundle.hpp"
+#include "cli.hpp"
+#include "crypto/sha256.hpp"
+
+namespace cityledger::cli {
+
+namespace {
+constexpr std::size_t bundle_limit_bytes = 16u << 20;
+}
+
+int run_verify(const Global& g, const VerifyOptions& o) {
+  auto genesis = audit::Genesis::load(o.genesis);
+  if (!genesis) return fail("verify: genesis " + o.genesis + ": " + genesis.status().message());
+  auto text = read_text_file(o.proof, bundle_limit_bytes);
+  if (!text) return fail("verify: " + text.status().message());
+  std::optional<Hash32> file_hash;
+  if (!o.file.empty()) {
+    auto digest = crypto::sha256_file(o.file);
+    if (!digest) return fail("verify: " + digest.status().message());
+    file_hash = *digest;
+  }
+
+  audit::Verdict verdict;
+  const auto bundle = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (bundle.is_discarded()) {
+    verdict.checks.push_back({"bundle is JSON", false, o.proof + " is not valid JSON"});
+  } else {
+    verdict = audit::verify_proof_bundle(bundle, *genesis, file_hash);
+  }
+
+  if (g.json) {
+    auto out = verdict.to_json();
+    out["proof"] = o.proof;
+    if (!o.file.empty()) out["file"] = o.file;
+    std::cout << out.dump(2) << "\n";
+  } else if (verdict.verified) {
+    std::cout << "VERIFIED  " << (o.file.empty() ? verdict.content_hash.hex() : o.file) << "\n"
+              << "  content hash  " << verdict.content_hash.hex() << (file_hash ? "  (matches the file)" : "")
+              << "\n"
+              << "  log entry     leaf " << verdict.leaf_index << " of " << verdict.tree_size << " on chain "
+              << genesis->chain_id << "\n"
+              << "  block         " << verdict.height << "  " << verdict.block_hash.hex() << "\n"
+              << "  checkpoint    signed by " << verdict.signers << " validators (quorum " << verdict.quorum
+              << " of " << genesis->validators.size() << ")\n";
+    if (bundle.contains("entry") && bundle["entry"].is_object()) {
+      const auto& e = bundle["entry"];
+      if (e.contains("time_unix_ms") && e["time_unix_ms"].is_number_unsigned()) {
+        std::cout << "  anchored at   " << format_unix_ms(e["time_unix_ms"].get<std::uint64_t>())
+                  << " (block time)\n";
+      }
+      if (e.contains("submitter") && e["submitter"].is_string())
+        std::cout << "  submitted by  " << e["submitter"].get<std::string>() << "\n";
+    }
+  } else {
+    std::cout << "FAILED  " << o.proof << "\n  " << verdict.first_failure() << "\n";
+  }
+  return verdict.verified ? exit_ok : exit_verify_failed;
+}
+
+}  // namespace cityledger::cli
