@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+"""Cluster tests: real `cityledgerd` validators on 127.0.0.1.
+
+    cluster_test.py SCENARIO --bin PATH/cityledgerd --base-port P [--workdir DIR] [--keep]
+
+One scenario per run (one CTest test each, see CMakeLists.txt). A scenario
+uses ports P .. P+99. Deadlines are generous because the same tests run
+against the ASan build, where nodes are several times slower: the tests only
+ever assert that something happens *within* a deadline, never how fast.
+
+On failure the reason, a traceback and the tail of every node's log are
+printed and the work directory (homes and logs) is kept; on success it is
+removed unless --keep is given.
+"""
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cluster_harness import Cluster, TestFailure, check  # noqa: E402
+
+# Deadlines (seconds) for things that take well under 10 s in a Release build.
+START_DEADLINE = 120      # a fresh network reaching its first heights
+PROGRESS_DEADLINE = 90    # a running network committing a few more blocks
+CATCH_UP_DEADLINE = 120   # a restarted node reaching the others
+
+CLI_BINARY = None  # --cli
+
+
+def log(message):
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def start_network(cluster, nodes, min_height=3):
+    for node in nodes:
+        cluster.start(node)
+    heights = cluster.wait_heights(nodes, min_height, START_DEADLINE)
+    log(f"all {len(nodes)} nodes at height >= {min_height}: {heights}")
+    return heights
+
+
+def max_height(cluster, nodes):
+    """Highest height among the nodes that answer (fails if none does)."""
+    known = [h for h in cluster.heights(nodes).values() if h is not None]
+    check(known, f"none of {[n.name for n in nodes]} answers status")
+    return max(known)
+
+
+# ---------------------------------------------------------------- scenarios
+
+def scenario_commit(cluster, base_port):
+    """4 validators reach height >= 3 and agree on every block."""
+    nodes = cluster.add_testnet("net", 4, base_port)
+    start_network(cluster, nodes)
+    cluster.wait_until("every node has 3 peers",
+                       lambda: all((cluster.status(n) or {}).get("peers") == 3 for n in nodes),
+                       PROGRESS_DEADLINE)
+    top = min(cluster.heights(nodes).values())
+    cluster.check_same_blocks(nodes, top)
+    log(f"block hashes 1..{top} identical on all nodes")
+    cluster.stop_all_checked()
+
+
+def scenario_kill_restart(cluster, base_port):
+    """SIGKILL one of 4; the other 3 keep committing; the restarted node
+    catches up and holds exactly the others' blocks."""
+    nodes = cluster.add_testnet("net", 4, base_port)
+    victim, others = nodes[3], nodes[:3]
+    start_network(cluster, nodes)
+
+    cluster.kill(victim)
+    at_kill = max_height(cluster, others)
+    log(f"killed {victim.name}; others at {at_kill}")
+    cluster.wait_heights(others, at_kill + 3, PROGRESS_DEADLINE)
+    log(f"others committed 3 more blocks without it: {cluster.heights(others)}")
+
+    cluster.start(victim)
+    target = max_height(cluster, others)
+    log(f"restarted {victim.name}; it must reach {target}")
+    cluster.wait_heights([victim], target, CATCH_UP_DEADLINE)
+    # Compare every height the restarted node has, against all three others.
+    top = cluster.height(victim)
+    cluster.wait_heights(others, top, PROGRESS_DEADLINE)
+    cluster.check_same_blocks(nodes, top)
+    log(f"{victim.name} caught up; block hashes 1..{top} identical on all nodes")
+    cluster.stop_all_checked()
+
+
+def scenario_unpinned_peer(cluster, base_port):
+    """A node whose TLS key is not in genesis is refused by every validator.
+
+    The stranger is the home of a second, one-validator testnet (its own
+    validator and TLS keys) given the first network's genesis.json: it then
+    dials the four validators, accepts their pinned certificates, and presents
+    a certificate whose key no validator has pinned. Its validator key is not
+    in that genesis either, so on its own side it would only follow the chain.
+    """
+    nodes = cluster.add_testnet("net", 4, base_port)
+    stranger = cluster.add_testnet("stranger", 1, base_port + 50)[0]
+    shutil.copyfile(os.path.join(cluster.workdir, "net", "genesis.json"),
+                    os.path.join(stranger.home, "genesis.json"))
+    start_network(cluster, nodes, min_height=2)
+    cluster.wait_until("every validator has 3 peers",
+                       lambda: all((cluster.status(n) or {}).get("peers") == 3 for n in nodes),
+                       PROGRESS_DEADLINE)
+
+    cluster.start(stranger)
+    pin = cluster.wait_until(f"{stranger.name} logs its TLS pin",
+                             lambda: _tls_pin_in_log(cluster.log_text(stranger)), START_DEADLINE)
+    log(f"started {stranger.name} (TLS pin {pin})")
+    refusal = f"certificate key pin {pin} is not pinned in genesis"
+    after_start = max_height(cluster, nodes)
+
+    # Every validator refuses it (it dials all four), and says why.
+    def refused_by_all():
+        return all(refusal in cluster.log_text(n) for n in nodes)
+    cluster.wait_until(f"every validator logs '{refusal}'", refused_by_all, PROGRESS_DEADLINE)
+    log("every validator logged the refusal")
+
+    # Meanwhile and afterwards: no validator counts it as a peer, the stranger
+    # has no peer and no block, and the network keeps committing.
+    def committed_three_more():
+        statuses = [cluster.status(n) for n in nodes]
+        for n, s in zip(nodes, statuses):
+            check(s is None or s["peers"] <= 3, f"{n.name} counts {s and s['peers']} peers (max 3)")
+        return all(s is not None and s["height"] >= after_start + 3 for s in statuses)
+    cluster.wait_until(f"height >= {after_start + 3} on all validators", committed_three_more,
+                       PROGRESS_DEADLINE)
+    peers = {n.name: cluster.status(n)["peers"] for n in nodes}
+    check(all(p == 3 for p in peers.values()), f"validators' peer counts: {peers}")
+    s = cluster.status(stranger)
+    check(s is not None, f"{stranger.name} does not answer status")
+    check(s["peers"] == 0 and s["height"] == 0,
+          f"{stranger.name} got through: peers {s['peers']}, height {s['height']}")
+    log(f"validators' peers {peers}; stranger peers 0, height 0")
+    cluster.stop_all_checked()
+
+
+def _tls_pin_in_log(text):
+    marker = "(TLS pin "
+    at = text.find(marker)
+    if at < 0:
+        return None
+    end = text.find(")", at)
+    return text[at + len(marker):end] if end > 0 else None
+
+
+def scenario_quorum_loss(cluster, base_port):
+    """With 2 of 4 validators stopped nothing commits; restarting one of them
+    (3 of 4 = a quorum again) resumes commits."""
+    nodes = cluster.add_testnet("net", 4, base_port)
+    alive, stopped = nodes[:2], nodes[2:]
+    start_network(cluster, nodes)
+
+    for node in stopped:
+        cluster.kill(node)
+    log(f"killed {[n.name for n in stopped]}")
+    time.sleep(3)  # a block already in flight may still commit (slow under ASan)
+    baseline = max_height(cluster, alive)
+    log(f"baseline after settling: {cluster.heights(alive)}")
+    for _ in range(10):  # 5 s
+        time.sleep(0.5)
+        cluster.check_alive()
+        now = max_height(cluster, alive)
+        check(now == baseline, f"height moved from {baseline} to {now} without a quorum")
+    log(f"no commit for 5 s without a quorum (height {baseline})")
+
+    back = stopped[0]
+    cluster.start(back)
+    log(f"restarted {back.name}")
+    quorum = alive + [back]
+    cluster.wait_heights(quorum, baseline + 2, CATCH_UP_DEADLINE)
+    top = min(cluster.heights(quorum).values())
+    cluster.check_same_blocks(quorum, top)
+    log(f"commits resumed: {cluster.heights(quorum)}; blocks 1..{top} identical")
+    cluster.stop_all_checked()
+
+
+def run_cli(*args, expect=None, timeout=180):
+    """Runs the cityledger CLI; checks its exit code when `expect` is given."""
+    check(CLI_BINARY, "this scenario needs --cli PATH/cityledger")
+    result = subprocess.run([CLI_BINARY, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    if expect is not None:
+        check(result.returncode == expect,
+              f"cityledger {' '.join(map(str, args))}: exit {result.returncode}, expected {expect}\n"
+              f"stdout: {result.stdout[-2000:]}\nstderr: {result.stderr[-2000:]}")
+    return result
+
+
+def scenario_cli(cluster, base_port):
+    """The auditor's CLI end to end: anchor files with --wait --proof-dir,
+    verify each proof offline (and refuse wrong files and altered bundles),
+    fetch a proof by hash, watch, exit codes, and checkpoints that survive a
+    node restart."""
+    nodes = cluster.add_testnet("net", 4, base_port)
+    net = os.path.join(cluster.workdir, "net")
+    genesis = os.path.join(net, "genesis.json")
+    submitter = os.path.join(net, "keys", "submitter.key")
+    rpc0 = nodes[0].rpc_url
+    start_network(cluster, nodes, min_height=2)
+
+    data = os.path.join(cluster.workdir, "data")
+    os.makedirs(os.path.join(data, "sub"))
+    files = []
+    rng = random.Random(7)
+    for name, size in [("traffic.csv", 2_000), ("air.jsonl", 50_000), ("big.bin", 3_000_000), ("empty.csv", 0)]:
+        path = os.path.join(data, name)
+        with open(path, "wb") as f:
+            f.write(bytes(rng.getrandbits(8) for _ in range(min(size, 4096))) * (size // 4096 + 1))
+            f.truncate(size)
+        files.append(path)
+
+    # Two inputs with one file name would write one proof twice: refused
+    # before anything is submitted.
+    twin = os.path.join(data, "sub", "traffic.csv")
+    shutil.copy(files[0], twin)
+    proofs = os.path.join(cluster.workdir, "proofs")
+    r = run_cli("--rpc", rpc0, "anchor", "--key", submitter, "--wait", "--proof-dir", proofs,
+                files[0], twin, expect=2)
+    check("two files are named traffic.csv" in r.stderr, f"unclear refusal: {r.stderr}")
+
+    # A key that is no account on the chain is refused with the reason.
+    stranger = os.path.join(cluster.workdir, "stranger.key")
+    run_cli("keygen", "--out", stranger, expect=0)
+    r = run_cli("--rpc", rpc0, "anchor", "--key", stranger, files[0], expect=2)
+    check("not an account" in r.stderr, f"unclear refusal of an unknown signer: {r.stderr}")
+
+    # Anchor, wait, write proofs. --batch 2 makes two transactions.
+    r = run_cli("--rpc", rpc0, "--json", "anchor", "--key", submitter, "--dataset", "cluster-test",
+                "--meta", "source=cluster_test", "--batch", "2", "--wait", "--proof-dir", proofs, *files,
+                expect=0)
+    out = json.loads(r.stdout)
+    check(len(out["txs"]) == 2 and len(out["entries"]) == 4, f"unexpected anchor output: {out}")
+    leaves = sorted(e["leaf_index"] for e in out["entries"])
+    check(leaves == list(range(leaves[0], leaves[0] + 4)), f"leaf indexes not consecutive: {leaves}")
+    log(f"anchored 4 files in 2 transactions, leaves {leaves}")
+
+    for entry, path in zip(out["entries"], files):
+        check(entry["file"] == path, f"entries out of order: {out['entries']}")
+        proof = os.path.join(proofs, os.path.basename(path) + ".proof.json")
+        check(entry["proof"] == proof and os.path.exists(proof), f"no proof file {proof}")
+        r = run_cli("--json", "verify", "--genesis", genesis, "--proof", proof, "--file", path, expect=0)
+        verdict = json.loads(r.stdout)
+        check(verdict["verified"] and verdict["leaf_index"] == entry["leaf_index"], f"verdict: {verdict}")
+        with open(proof) as f:
+            bundle = json.load(f)
+        check(bundle["entry"]["dataset_id"] == "cluster-test" and
+              bundle["entry"]["metadata"].get("source") == "cluster_test" and
+              bundle["entry"]["metadata"].get("name") == os.path.basename(path),
+              f"entry fields: {bundle['entry']}")
+    log("every proof verifies offline with its file")
+
+    # A wrong file, a missing genesis, altered bundles.
+    proof0 = os.path.join(proofs, "traffic.csv.proof.json")
+    r = run_cli("verify", "--genesis", genesis, "--proof", proof0, "--file", files[1], expect=1)
+    check(r.stdout.startswith("FAILED"), f"wrong file not reported as FAILED: {r.stdout}")
+    run_cli("verify", "--genesis", os.path.join(net, "missing.json"), "--proof", proof0, expect=2)
+    with open(proof0, "rb") as f:
+        original = f.read()
+    altered = os.path.join(cluster.workdir, "altered.proof.json")
+    positions = sorted(set(range(0, len(original), max(1, len(original) // 60))))
+    for i in positions:
+        bad = bytearray(original)
+        bad[i] ^= 0x01
+        with open(altered, "wb") as f:
+            f.write(bad)
+        r = run_cli("verify", "--genesis", genesis, "--proof", altered, "--file", files[0])
+        check(r.returncode == 1 and r.stdout.startswith("FAILED"),
+              f"a bundle with byte {i} changed ({original[i:i+1]!r}) gave exit {r.returncode}: {r.stdout}")
+    log(f"{len(positions)} single-byte changes of a bundle all rejected")
+
+    # proof by content hash gives a bundle that verifies.
+    sha = run_cli("hash", files[2], expect=0).stdout.split()[0]
+    fetched = os.path.join(cluster.workdir, "fetched.proof.json")
+    run_cli("--rpc", rpc0, "proof", "--hash", sha, "--out", fetched, expect=0)
+    run_cli("verify", "--genesis", genesis, "--proof", fetched, "--file", files[2], expect=0)
+
+    # Read-only commands and exit codes.
+    status = json.loads(run_cli("--rpc", rpc0, "--json", "status", expect=0).stdout)
+    check(status["tree_size"] >= 4, f"status: {status}")
+    tx = json.loads(run_cli("--rpc", rpc0, "--json", "tx", out["txs"][0], expect=0).stdout)
+    check(tx["first_leaf_index"] == leaves[0] and tx["entries"] == 2, f"tx: {tx}")
+    run_cli("--rpc", rpc0, "block", "1", expect=0)
+    run_cli("--rpc", rpc0, "validators", expect=0)
+    run_cli("--rpc", f"http://127.0.0.1:{base_port + 99}", "status", expect=2)
+    run_cli("block", expect=2)  # usage error
+
+    # The monitor: two nodes, twice; the second pass checks consistency.
+    state = os.path.join(cluster.workdir, "watch.json")
+    for _ in range(2):
+        run_cli("--rpc", rpc0, "watch", "--genesis", genesis, "--state", state, "--once",
+                "--node", nodes[0].rpc_url, "--node", nodes[1].rpc_url, expect=0)
+        run_cli("--rpc", rpc0, "anchor", "--key", submitter, "--wait", files[3], expect=0)
+    r = run_cli("watch", "--genesis", genesis, "--state", state, "--once", "--node", nodes[2].rpc_url, expect=0)
+    check("log is consistent" in r.stdout, f"watch output: {r.stdout}")
+
+    # Final checkpoints are stored: after a restart node0 still serves the one
+    # the first proof was made against (its height is older than the restart).
+    cp_height = int(bundle_height(original))
+    cluster.stop(nodes[0])
+    cluster.start(nodes[0])
+    cluster.wait_heights([nodes[0]], status["height"], CATCH_UP_DEADLINE)
+    cp = cluster.rpc(nodes[0], "get_checkpoint", {"height": cp_height})
+    check(cp["height"] == cp_height and len(cp["signatures"]) >= 3, f"checkpoint after restart: {cp}")
+    tree_size = json.loads(original)["inclusion"]["tree_size"]
+    again = cluster.rpc(nodes[0], "get_inclusion_proof", {"leaf_index": leaves[0], "tree_size": tree_size})
+    check(again["checkpoint"]["body"] == json.loads(original)["checkpoint"]["body"] or
+          again["inclusion"]["tree_size"] == tree_size, f"proof at size {tree_size} after restart: {again}")
+    log(f"checkpoint of height {cp_height} still served after a restart")
+    cluster.stop_all_checked()
+
+
+def bundle_height(bundle_bytes):
+    body = json.loads(bundle_bytes)["checkpoint"]["body"]
+    return next(line.split()[1] for line in body.splitlines() if line.startswith("height "))
+
+
+SCENARIOS = {
+    "commit": scenario_commit,
+    "kill_restart": scenario_kill_restart,
+    "unpinned_peer": scenario_unpinned_peer,
+    "quorum_loss": scenario_quorum_loss,
+    "cli": scenario_cli,
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenario", choices=sorted(SCENARIOS))
+    parser.add_argument("--bin", required=True, help="path to cityledgerd")
+    parser.add_argument("--cli", help="path to the cityledger CLI (scenario cli)")
+    parser.add_argument("--base-port", type=int, required=True, help="first of 100 ports this run may use")
+    parser.add_argument("--workdir", help="directory for homes and logs (emptied first); default: a temp dir")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory after a success")
+    args = parser.parse_args()
+    global CLI_BINARY
+    CLI_BINARY = os.path.abspath(args.cli) if args.cli else None
+
+    if args.workdir:
+        shutil.rmtree(args.workdir, ignore_errors=True)
+        os.makedirs(args.workdir)
+        workdir = args.workdir
+    else:
+        workdir = tempfile.mkdtemp(prefix=f"cluster_{args.scenario}_")
+    log(f"scenario {args.scenario}: binary {args.bin}, ports {args.base_port}.., work dir {workdir}")
+
+    started = time.monotonic()
+    with Cluster(os.path.abspath(args.bin), workdir) as cluster:
+        try:
+            SCENARIOS[args.scenario](cluster, args.base_port)
+        except Exception as e:  # report anything (failed check or harness error), then fail
+            kind = "FAILED" if isinstance(e, TestFailure) else "ERROR"
+            print(f"\n{kind}: {args.scenario}: {e}\n", flush=True)
+            traceback.print_exc(file=sys.stdout)
+            print("\n" + cluster.log_tails(), flush=True)
+            print(f"\nwork directory kept: {workdir}", flush=True)
+            return 1
+    log(f"PASSED {args.scenario} in {time.monotonic() - started:.1f} s")
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
