@@ -95,6 +95,33 @@ def scenario_kill_restart(cluster, base_port):
     cluster.stop_all_checked()
 
 
+def scenario_late_join(cluster, base_port):
+    """A validator that was never started joins a running network from
+    genesis: it fetches every block with its certificate, ends with the same
+    hashes, and then votes: with another validator down, the network still
+    needs it to commit."""
+    nodes = cluster.add_testnet("net", 4, base_port)
+    newcomer, first = nodes[3], nodes[:3]
+    start_network(cluster, first, min_height=6)
+
+    cluster.start(newcomer)
+    target = max_height(cluster, first)
+    log(f"started {newcomer.name} with an empty store; it must reach {target}")
+    cluster.wait_heights([newcomer], target, CATCH_UP_DEADLINE)
+    top = cluster.height(newcomer)
+    cluster.wait_heights(first, top, PROGRESS_DEADLINE)
+    cluster.check_same_blocks(nodes, top)
+    log(f"{newcomer.name} holds blocks 1..{top}, identical to the others")
+
+    # 3 of 4 are needed: with node0 down, commits go on only if the newcomer votes.
+    cluster.kill(first[0])
+    remaining = first[1:] + [newcomer]
+    at_kill = max_height(cluster, remaining)
+    cluster.wait_heights(remaining, at_kill + 3, PROGRESS_DEADLINE)
+    log(f"with {first[0].name} down the newcomer's votes keep the network committing: {cluster.heights(remaining)}")
+    cluster.stop_all_checked()
+
+
 def scenario_unpinned_peer(cluster, base_port):
     """A node whose TLS key is not in genesis is refused by every validator.
 
@@ -327,6 +354,7 @@ def bundle_height(bundle_bytes):
 SCENARIOS = {
     "commit": scenario_commit,
     "kill_restart": scenario_kill_restart,
+    "late_join": scenario_late_join,
     "unpinned_peer": scenario_unpinned_peer,
     "quorum_loss": scenario_quorum_loss,
     "cli": scenario_cli,
