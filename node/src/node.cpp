@@ -87,6 +87,8 @@ Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
   node->sign_state_ = std::make_unique<SignStateFile>(config.path(config.data_dir) / "sign_state");
   auto restored = node->sign_state_->load();
   if (!restored) return restored.status();
+  node->kept_blocks_ = std::make_unique<BlockKeeper>(config.path(config.data_dir) / "kept_blocks");
+  CL_TRY(node->kept_blocks_->open());
   node->verifier_ = std::make_unique<consensus::Bip340Verifier>();
   node->checkpoints_ = std::make_unique<CheckpointCollector>(g.chain_id, node->validators_);
 
@@ -101,6 +103,12 @@ Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
     cc.last_commit = *commit;
   }
   cc.restored = *restored;
+  node->kept_blocks_->prune_through(cc.height - 1);
+  cc.restored_blocks = node->kept_blocks_->load(cc.height);
+  if (!cc.restored_blocks.empty()) {
+    spdlog::info("resuming height {} with {} block(s) kept from before the restart", cc.height,
+                 cc.restored_blocks.size());
+  }
   cc.timeouts.propose_ms = config.timeout_propose_ms;
   cc.timeouts.propose_delta_ms = config.timeout_propose_ms / 2;
   cc.timeouts.prevote_ms = config.timeout_vote_ms;
@@ -251,11 +259,13 @@ void Node::execute(std::vector<consensus::Output> outputs) {
               Status s = app_->validate_block(v.block, now_ms());
               if (!s.ok())
                 spdlog::warn("block {} at height {} refused: {}", v.block_id.hex(), v.height, s.message());
+              if (s.ok()) keep_block(v.block);
               feed(consensus::BlockValidated{v.height, v.block_id, s.ok()});
             },
             [&](consensus::BuildBlock& b) {
               pb::Block block = app_->build_block(b.height, b.last_commit, *self_index_, now_ms());
               spdlog::debug("proposing block {} with {} transactions", b.height, block.txs_size());
+              keep_block(block);
               feed(consensus::BlockBuilt{b.height, b.round, std::move(block)});
             },
             [&](consensus::Persist& p) {
@@ -290,6 +300,7 @@ void Node::on_commit(const consensus::Commit& commit) {
     return fatal(
         error(s.code(), "committed block " + std::to_string(height) + " does not apply: " + s.message()));
   }
+  kept_blocks_->prune_through(height);
   const auto head = store_->head();
   spdlog::info("committed block {} ({} txs, log size {}) {}", height, commit.block.txs_size(), head.log.size,
                head.block_hash.hex().substr(0, 16));
@@ -558,6 +569,14 @@ void Node::when_committed(const Hash32& tx_hash, std::uint64_t timeout_ms,
   if (auto location = store_->find_tx(tx_hash); location.ok()) return once(location->height);
   auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(timeout_ms));
   timer->async_wait([timer, once](const boost::system::error_code&) { once(std::nullopt); });
+}
+
+// Kept before the core hears "built" or "valid" (node/block_keeper.hpp). A
+// failed write costs only liveness after a crash, never safety: go on.
+void Node::keep_block(const pb::Block& block) {
+  if (Status s = kept_blocks_->keep(block); !s.ok()) {
+    spdlog::warn("cannot keep block {} for a restart: {}", block.header().height(), s.message());
+  }
 }
 
 // Final checkpoints go to the ledger as they form, so a restarted node still

@@ -23,6 +23,7 @@
 #include "consensus/core.hpp"
 #include "ledger/store.hpp"
 #include "node/application.hpp"
+#include "node/block_keeper.hpp"
 #include "node/chain_state.hpp"
 #include "node/checkpoints.hpp"
 #include "node/config.hpp"
@@ -98,6 +99,7 @@ class Node final : public p2p::TransportHandler {
   std::uint64_t now_ms() const;
   // Any thread: writes checkpoints that became final or gained signatures.
   void store_final_checkpoints();
+  void keep_block(const pb::Block& block);
 
   NodeConfig config_;
   audit::Genesis genesis_;
@@ -114,6 +116,7 @@ class Node final : public p2p::TransportHandler {
   std::unique_ptr<Mempool> mempool_;
   std::unique_ptr<Application> app_;
   std::unique_ptr<SignStateFile> sign_state_;
+  std::unique_ptr<BlockKeeper> kept_blocks_;
   std::unique_ptr<consensus::Bip340Verifier> verifier_;
   std::unique_ptr<consensus::Core> core_;
   std::unique_ptr<CheckpointCollector> checkpoints_;
