@@ -55,6 +55,19 @@ def max_height(cluster, nodes):
     return max(known)
 
 
+def start_and_catch_up(cluster, node, others, how):
+    """Starts `node`; it must reach the others' height, and every block it
+    holds must be identical on all of them."""
+    cluster.start(node)
+    target = max_height(cluster, others)
+    log(f"{how} {node.name}; it must reach {target}")
+    cluster.wait_heights([node], target, CATCH_UP_DEADLINE)
+    top = cluster.height(node)
+    cluster.wait_heights(others, top, PROGRESS_DEADLINE)
+    cluster.check_same_blocks([node] + others, top)
+    log(f"{node.name} caught up; block hashes 1..{top} identical on all nodes")
+
+
 # ---------------------------------------------------------------- scenarios
 
 def scenario_commit(cluster, base_port):
@@ -83,15 +96,7 @@ def scenario_kill_restart(cluster, base_port):
     cluster.wait_heights(others, at_kill + 3, PROGRESS_DEADLINE)
     log(f"others committed 3 more blocks without it: {cluster.heights(others)}")
 
-    cluster.start(victim)
-    target = max_height(cluster, others)
-    log(f"restarted {victim.name}; it must reach {target}")
-    cluster.wait_heights([victim], target, CATCH_UP_DEADLINE)
-    # Compare every height the restarted node has, against all three others.
-    top = cluster.height(victim)
-    cluster.wait_heights(others, top, PROGRESS_DEADLINE)
-    cluster.check_same_blocks(nodes, top)
-    log(f"{victim.name} caught up; block hashes 1..{top} identical on all nodes")
+    start_and_catch_up(cluster, victim, others, "restarted")
     cluster.stop_all_checked()
 
 
@@ -104,14 +109,7 @@ def scenario_late_join(cluster, base_port):
     newcomer, first = nodes[3], nodes[:3]
     start_network(cluster, first, min_height=6)
 
-    cluster.start(newcomer)
-    target = max_height(cluster, first)
-    log(f"started {newcomer.name} with an empty store; it must reach {target}")
-    cluster.wait_heights([newcomer], target, CATCH_UP_DEADLINE)
-    top = cluster.height(newcomer)
-    cluster.wait_heights(first, top, PROGRESS_DEADLINE)
-    cluster.check_same_blocks(nodes, top)
-    log(f"{newcomer.name} holds blocks 1..{top}, identical to the others")
+    start_and_catch_up(cluster, newcomer, first, "started with an empty store")
 
     # 3 of 4 are needed: with node0 down, commits go on only if the newcomer votes.
     cluster.kill(first[0])
