@@ -26,7 +26,7 @@ import traceback
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster_harness import Cluster, TestFailure, check  # noqa: E402
+from cluster_harness import Cluster, Node, TestFailure, check  # noqa: E402
 
 # Deadlines (seconds) for things that take well under 10 s in a Release build.
 START_DEADLINE = 120      # a fresh network reaching its first heights
@@ -117,6 +117,61 @@ def scenario_late_join(cluster, base_port):
     at_kill = max_height(cluster, remaining)
     cluster.wait_heights(remaining, at_kill + 3, PROGRESS_DEADLINE)
     log(f"with {first[0].name} down the newcomer's votes keep the network committing: {cluster.heights(remaining)}")
+    cluster.stop_all_checked()
+
+
+def scenario_watch_fork(cluster, base_port):
+    """`cityledger watch` catches a rewritten history. Two runs of one
+    network (same genesis, same validator keys — as if every validator's key
+    were used to sign a second history) anchor different files; a monitor that
+    saw the first run's checkpoint must raise the alarm (exit 1) on the
+    second's, both for a checkpoint of the same size with another root and for
+    a larger one that does not extend it."""
+    nodes = cluster.add_testnet("net", 4, base_port)
+    net = os.path.join(cluster.workdir, "net")
+    fork_dir = os.path.join(cluster.workdir, "fork")
+    shutil.copytree(net, fork_dir)  # before any start: empty stores, same keys
+    genesis = os.path.join(net, "genesis.json")
+    submitter = os.path.join(net, "keys", "submitter.key")
+    state = os.path.join(cluster.workdir, "watch.json")
+    files = []
+    for name in ("a.csv", "b.csv", "c.csv"):
+        files.append(os.path.join(cluster.workdir, name))
+        with open(files[-1], "w") as f:
+            f.write(f"sensor,value\n{name},1\n")
+
+    start_network(cluster, nodes, min_height=2)
+    run_cli("--rpc", nodes[0].rpc_url, "anchor", "--key", submitter, "--wait", "--proof-dir",
+            os.path.join(cluster.workdir, "proofs"), files[0], expect=0)
+    run_cli("watch", "--genesis", genesis, "--state", state, "--once", "--node", nodes[0].rpc_url, expect=0)
+    log("the monitor holds a checkpoint of the first history (file a)")
+    cluster.stop_all_checked()
+
+    forked = []
+    for i, node in enumerate(nodes):
+        home = os.path.join(fork_dir, f"node{i}")
+        forked.append(Node(f"fork/node{i}", home, node.rpc_url, node.p2p,
+                           os.path.join(cluster.workdir, f"fork_node{i}.log")))
+    cluster.nodes.extend(forked)
+    start_network(cluster, forked, min_height=2)
+    run_cli("--rpc", forked[0].rpc_url, "anchor", "--key", submitter, "--wait", "--proof-dir",
+            os.path.join(cluster.workdir, "fork-proofs"), files[1], expect=0)
+    # Same size (1), another root.
+    r = run_cli("watch", "--genesis", genesis, "--state", state, "--once", "--node", forked[0].rpc_url, expect=1)
+    check("ALARM" in r.stdout and "different roots" in r.stdout, f"watch did not report the fork: {r.stdout}")
+    log("same size, other root: ALARM")
+
+    run_cli("--rpc", forked[0].rpc_url, "anchor", "--key", submitter, "--wait", "--proof-dir",
+            os.path.join(cluster.workdir, "fork-proofs"), files[2], expect=0)
+    r = run_cli("--json", "watch", "--genesis", genesis, "--state", state, "--once", "--node", forked[0].rpc_url,
+                expect=1)
+    event = json.loads(r.stdout.strip().splitlines()[-1])
+    check(event["event"] == "alarm" and "does not extend" in event["reason"], f"watch output: {r.stdout}")
+    log("larger log that does not extend the kept one: ALARM")
+
+    # A monitor that starts on the second history accepts it as it grows.
+    fresh = os.path.join(cluster.workdir, "watch-fork.json")
+    run_cli("watch", "--genesis", genesis, "--state", fresh, "--once", "--node", forked[1].rpc_url, expect=0)
     cluster.stop_all_checked()
 
 
@@ -356,6 +411,7 @@ SCENARIOS = {
     "unpinned_peer": scenario_unpinned_peer,
     "quorum_loss": scenario_quorum_loss,
     "cli": scenario_cli,
+    "watch_fork": scenario_watch_fork,
 }
 
 
