@@ -17,6 +17,12 @@ nlohmann::ordered_json Verdict::to_json() const {
   out["block_hash"] = block_hash.hex();
   out["signers"] = signers;
   out["quorum"] = quorum;
+  if (has_record) {
+    out["record"] = {{"line", record_index + 1},
+                     {"index", record_index},
+                     {"size", record_count},
+                     {"leaf_data", to_hex(as_bytes(record_data))}};
+  }
   out["checks"] = nlohmann::ordered_json::array();
   for (const auto& c : checks)
     out["checks"].push_back({{"check", c.name}, {"passed", c.passed}, {"detail", c.detail}});
@@ -96,7 +102,61 @@ std::optional<std::uint64_t> u64(const json& v) {
 
 namespace {
 
-Verdict verify(const json& bundle, const Genesis& genesis, const std::optional<Hash32>& file_sha256) {
+// The "record" of a record-level proof: the record's inclusion in the
+// record-set root that the entry anchors.
+void check_record(Checker& c, const json& record, const DecodedEntry& decoded,
+                  const std::optional<std::string>& record_line) {
+  Verdict& v = c.verdict;
+  v.has_record = true;
+  const std::string shape = shape_problem(record, "record", {"leaf_data", "index", "size", "path"});
+  if (!c.check("record_shape", shape.empty(), shape)) return;
+  if (!c.check("record_kind", decoded.kind == 3,
+               "a record proof needs an entry of kind \"record-set\", this one is \"" +
+                   entry_kind_name(decoded.kind) + "\"")) {
+    return;
+  }
+  const auto hex =
+      record["leaf_data"].is_string() ? record["leaf_data"].get<std::string>() : std::string("-");
+  auto bytes = from_hex(hex);
+  auto index = u64(record["index"]);
+  auto size = u64(record["size"]);
+  std::vector<Hash32> path;
+  bool path_ok = record["path"].is_array() && record["path"].size() <= 64;
+  if (path_ok) {
+    for (const auto& p : record["path"]) {
+      auto h = hex32(p);
+      if (!h) {
+        path_ok = false;
+        break;
+      }
+      path.push_back(*h);
+    }
+  }
+  if (!c.check("record_fields",
+               bytes.has_value() && to_hex(*bytes) == hex && index && size && *index < *size && path_ok,
+               "record needs leaf_data (lowercase hex), index < size, and path (64-hex strings)")) {
+    return;
+  }
+  v.record_index = *index;
+  v.record_count = *size;
+  v.record_data.assign(bytes->begin(), bytes->end());
+  auto root = crypto::merkle::root_from_inclusion(*index, *size, crypto::merkle::leaf_hash(*bytes), path);
+  c.check("record_inclusion", root.has_value() && *root == decoded.content_hash,
+          "the record's path does not lead to the entry's record-set root");
+  std::string count;
+  for (const auto& [k, val] : decoded.metadata) {
+    if (k == record_meta_count) count = val;
+  }
+  c.check("record_count", count == std::to_string(*size),
+          "the entry says the file has " + (count.empty() ? std::string("?") : count) +
+              " records, the proof " + std::to_string(*size));
+  if (record_line) {
+    c.check("record_line", *record_line == v.record_data, "the line given is not the record proven");
+  }
+}
+
+Verdict verify(const json& bundle, const Genesis& genesis, const std::optional<Hash32>& file_sha256,
+               const std::optional<std::string>& record_line) {
   Checker c;
   Verdict& v = c.verdict;
   auto done = [&]() -> Verdict {
@@ -235,7 +295,23 @@ Verdict verify(const json& bundle, const Genesis& genesis, const std::optional<H
   // ignored even when enough others remain.
   c.check("checkpoint_quorum", v.signers >= v.quorum && problems.empty(), detail);
 
-  if (file_sha256) {
+  if (bundle.contains("record")) {
+    check_record(c, bundle["record"], *decoded, record_line);
+  } else if (record_line) {
+    c.check("record_line", false, "a line was given, but the bundle proves no record (no \"record\")");
+  }
+
+  if (file_sha256 && decoded->kind == 3) {
+    // A record-set entry anchors the root of the records; the whole file's
+    // SHA-256 is in its metadata.
+    std::string anchored;
+    for (const auto& [k, val] : decoded->metadata) {
+      if (k == record_meta_sha256) anchored = val;
+    }
+    c.check("file", anchored == file_sha256->hex(),
+            "the file's SHA-256 is " + file_sha256->hex() + ", the record set was made from a file with " +
+                (anchored.empty() ? std::string("no recorded SHA-256") : anchored));
+  } else if (file_sha256) {
     c.check("file", *file_sha256 == v.content_hash,
             "the file's SHA-256 is " + file_sha256->hex() + ", the proof is for " + v.content_hash.hex());
   }
@@ -245,9 +321,10 @@ Verdict verify(const json& bundle, const Genesis& genesis, const std::optional<H
 }  // namespace
 
 Verdict verify_proof_bundle(const json& bundle, const Genesis& genesis,
-                            const std::optional<Hash32>& file_sha256) {
+                            const std::optional<Hash32>& file_sha256,
+                            const std::optional<std::string>& record_line) {
   try {
-    return verify(bundle, genesis, file_sha256);
+    return verify(bundle, genesis, file_sha256, record_line);
   } catch (const json::exception& e) {
     Verdict v;
     v.checks.push_back({"bundle", false, std::string("malformed bundle: ") + e.what()});

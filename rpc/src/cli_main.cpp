@@ -103,6 +103,8 @@ int main(int argc, char** argv) {
       ->required();
   anchor->add_option("--dataset", anchor_opts.dataset, "Dataset id recorded with every entry");
   anchor->add_option("--meta", anchor_opts.meta, "key=value metadata for every entry (repeatable)");
+  anchor->add_flag("--records", anchor_opts.records,
+                   "Anchor each file's lines as records (RFC 9162 root), for record-level proofs");
   anchor->add_flag("--wait", anchor_opts.wait, "Wait until committed (and covered by a final checkpoint)");
   anchor->add_option("--proof-dir", anchor_opts.proof_dir,
                      "With --wait: write DIR/<file name>.proof.json per file");
@@ -123,6 +125,19 @@ int main(int argc, char** argv) {
   verify->add_option("--genesis", verify_opts.genesis, "The network's genesis.json")->required();
   verify->add_option("--proof", verify_opts.proof, "The proof bundle")->required();
   verify->add_option("--file", verify_opts.file, "The file itself: its SHA-256 must be the anchored hash");
+  verify->add_option("--record-line", verify_opts.record_line,
+                     "With a record proof: the line that must be the record");
+
+  cli::ProveRecordOptions prove_opts;
+  auto* prove_record =
+      app.add_subcommand("prove-record", "Make a proof of one line of a file anchored with --records");
+  prove_record->add_option("--proof", prove_opts.proof, "The file's proof bundle (from anchor --records)")
+      ->required();
+  prove_record->add_option("--records", prove_opts.records, "The file itself")->required();
+  prove_record->add_option("--line", prove_opts.line, "Line number, from 1")
+      ->required()
+      ->check(CLI::PositiveNumber);
+  prove_record->add_option("--out", prove_opts.out, "Where to write the record's bundle")->required();
 
   cli::WatchOptions watch_opts;
   auto* watch =
@@ -157,6 +172,7 @@ int main(int argc, char** argv) {
     return cli::run_proof(g, proof_opts);
   }
   if (*verify) return cli::run_verify(g, verify_opts);
+  if (*prove_record) return cli::run_prove_record(g, prove_opts);
   if (*watch) return cli::run_watch(g, watch_opts);
   return exit_error;
 }

@@ -276,6 +276,15 @@ def run_cli(*args, expect=None, timeout=180):
     return result
 
 
+def run_interop(genesis, bundle, file=None, expect=0):
+    """The independent Python verifier (tests/interop/verify_proof.py)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop", "verify_proof.py")
+    args = [sys.executable, script, genesis, bundle] + ([file] if file else [])
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    check(result.returncode == expect,
+          f"verify_proof.py {bundle}: exit {result.returncode}, expected {expect}: {result.stdout}{result.stderr}")
+
+
 def scenario_cli(cluster, base_port):
     """The auditor's CLI end to end: anchor files with --wait --proof-dir,
     verify each proof offline (and refuse wrong files and altered bundles),
@@ -363,6 +372,42 @@ def scenario_cli(cluster, base_port):
     fetched = os.path.join(cluster.workdir, "fetched.proof.json")
     run_cli("--rpc", rpc0, "proof", "--hash", sha, "--out", fetched, expect=0)
     run_cli("verify", "--genesis", genesis, "--proof", fetched, "--file", files[2], expect=0)
+
+    # Record-level proofs: anchor a CSV's lines as a record set, prove single
+    # lines, verify them with the line only (no file needed).
+    csv = os.path.join(data, "readings.csv")
+    rows = ["time,station,no2"] + [f"2026-11-29T10:{m:02d},AQ-{m % 7},{(m * 37) % 90}" for m in range(1, 58)]
+    with open(csv, "w", newline="") as f:
+        f.write("\r\n".join(rows) + "\r\n")
+    r = run_cli("--rpc", rpc0, "--json", "anchor", "--key", submitter, "--records", "--wait", "--proof-dir", proofs,
+                csv, expect=0)
+    record_set = os.path.join(proofs, "readings.csv.proof.json")
+    with open(record_set) as f:
+        entry = json.load(f)["entry"]
+    check(entry["kind"] == "record-set" and entry["metadata"]["records"] == str(len(rows)),
+          f"record-set entry: {entry}")
+    run_cli("verify", "--genesis", genesis, "--proof", record_set, "--file", csv, expect=0)
+    for line in (1, 2, len(rows)):
+        one = os.path.join(cluster.workdir, f"line{line}.proof.json")
+        run_cli("prove-record", "--proof", record_set, "--records", csv, "--line", line, "--out", one, expect=0)
+        r = run_cli("--json", "verify", "--genesis", genesis, "--proof", one, "--record-line", rows[line - 1],
+                    expect=0)
+        check(json.loads(r.stdout)["record"]["line"] == line, f"record verdict: {r.stdout}")
+        run_cli("verify", "--genesis", genesis, "--proof", one, "--record-line", rows[line - 1] + " ", expect=1)
+        run_interop(genesis, one, expect=0)
+    run_cli("prove-record", "--proof", record_set, "--records", csv, "--line", len(rows) + 1, "--out",
+            os.path.join(cluster.workdir, "nope.json"), expect=2)
+    run_cli("prove-record", "--proof", proof0, "--records", csv, "--line", 1, "--out",
+            os.path.join(cluster.workdir, "nope.json"), expect=2)  # not a record-set bundle
+    with open(one) as f:
+        forged = json.load(f)
+    forged["record"]["leaf_data"] += "30"  # one more byte: "...0"
+    with open(altered, "w") as f:
+        json.dump(forged, f)
+    run_cli("verify", "--genesis", genesis, "--proof", altered, expect=1)
+    run_interop(genesis, altered, expect=1)
+    run_interop(genesis, proof0, files[0], expect=0)
+    log(f"record proofs for lines 1, 2 and {len(rows)} verify (also with the independent verifier)")
 
     # Read-only commands and exit codes.
     status = json.loads(run_cli("--rpc", rpc0, "--json", "status", expect=0).stdout)

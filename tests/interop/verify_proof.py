@@ -166,7 +166,18 @@ def verify(genesis, bundle, file_bytes):
     quorum = n - (n - 1) // 3
     if len(signers) < quorum:
         problems.append("%d of %d validators signed, %d needed" % (len(signers), n, quorum))
-    if file_bytes is not None and hashlib.sha256(file_bytes).digest() != content:
+    record = bundle.get("record")
+    if record is not None:
+        # Record-level proof: the record's RFC 9162 inclusion in the record-set
+        # root the entry anchors (its content hash).
+        data = unhex(record["leaf_data"])
+        rpath = [unhex(p, 32) for p in record["path"]]
+        rroot = root_from_inclusion(record["index"], record["size"], leaf_hash(data), rpath)
+        if rroot is None or rroot != content:
+            problems.append("the record's path does not lead to the entry's record-set root")
+        if file_bytes is not None:
+            problems.append("a record bundle proves one line: check the line, not a FILE, with this verifier")
+    elif file_bytes is not None and hashlib.sha256(file_bytes).digest() != content:
         problems.append("the file is not the anchored one")
     return problems
 

@@ -11,6 +11,8 @@
 #include <set>
 #include <thread>
 
+#include "audit/proof_bundle.hpp"
+#include "audit/records.hpp"
 #include "cli.hpp"
 #include "crypto/schnorr.hpp"
 #include "crypto/sha256.hpp"
@@ -143,14 +145,25 @@ int run_anchor(const Global& g, const AnchorOptions& o) {
 
   // Hash and describe each file.
   for (auto& item : items) {
-    auto digest = hash_file(item.path, item.size);
-    if (!digest) return fail(digest.status());
-    item.content_hash = *digest;
     std::map<std::string, std::string> meta = {{"name", item.path.filename().string()},
                                                {"size", std::to_string(item.size)}};
+    if (o.records) {
+      // The RFC 9162 root over the file's lines is what gets anchored; the
+      // whole file's SHA-256 and the record count go into the metadata.
+      auto records = audit::read_record_file(item.path);
+      if (!records) return fail("anchor: " + records.status().message());
+      item.content_hash = records->root;
+      item.entry.set_kind(pb::ENTRY_KIND_RECORD_SET_ROOT);
+      meta[audit::record_meta_count] = std::to_string(records->leaf_hashes.size());
+      meta[audit::record_meta_sha256] = records->file_sha256.hex();
+    } else {
+      auto digest = hash_file(item.path, item.size);
+      if (!digest) return fail(digest.status());
+      item.content_hash = *digest;
+      item.entry.set_kind(pb::ENTRY_KIND_FILE);
+    }
     for (const auto& [k, v] : *user_meta) meta[k] = v;  // the user's words win
     item.entry.set_content_hash(proto::to_field(item.content_hash));
-    item.entry.set_kind(pb::ENTRY_KIND_FILE);
     item.entry.set_dataset_id(o.dataset);
     for (const auto& [k, v] : meta) {  // std::map: keys ascending, as the canonical form wants
       auto* field = item.entry.add_metadata();

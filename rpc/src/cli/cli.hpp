@@ -62,6 +62,7 @@ struct AnchorOptions {
   bool wait = false;
   std::string proof_dir;
   std::vector<std::string> files;
+  bool records = false;      // anchor each file's lines as a record set
   std::size_t batch = 1000;  // entries per transaction
   double timeout_s = 120;    // for --wait: commit and covering checkpoint
 };
@@ -71,7 +72,16 @@ struct VerifyOptions {
   std::string genesis;
   std::string proof;
   std::string file;
+  std::optional<std::string> record_line;
 };
+
+struct ProveRecordOptions {
+  std::string proof;       // a bundle for a record-set entry
+  std::string records;     // the file whose records it anchors
+  std::uint64_t line = 0;  // 1-based
+  std::string out;
+};
+int run_prove_record(const Global& g, const ProveRecordOptions& options);
 int run_verify(const Global& g, const VerifyOptions& options);
 
 struct WatchOptions {

@@ -11,7 +11,25 @@ namespace cityledger::cli {
 
 namespace {
 constexpr std::size_t bundle_limit_bytes = 16u << 20;
+
+// A record for a terminal: at most 120 characters, control bytes escaped.
+std::string printable(const std::string& record) {
+  std::string out;
+  for (const char ch : record) {
+    if (out.size() >= 120) return out + "…";
+    const auto u = static_cast<unsigned char>(ch);
+    if (u < 0x20 || u == 0x7f) {
+      static const char* digits = "0123456789abcdef";
+      out += "\\x";
+      out += digits[u >> 4];
+      out += digits[u & 15];
+    } else {
+      out += ch;
+    }
+  }
+  return out;
 }
+}  // namespace
 
 int run_verify(const Global& g, const VerifyOptions& o) {
   auto genesis = audit::Genesis::load(o.genesis);
@@ -30,7 +48,7 @@ int run_verify(const Global& g, const VerifyOptions& o) {
   if (bundle.is_discarded()) {
     verdict.checks.push_back({"bundle is JSON", false, o.proof + " is not valid JSON"});
   } else {
-    verdict = audit::verify_proof_bundle(bundle, *genesis, file_hash);
+    verdict = audit::verify_proof_bundle(bundle, *genesis, file_hash, o.record_line);
   }
 
   if (g.json) {
@@ -45,6 +63,11 @@ int run_verify(const Global& g, const VerifyOptions& o) {
               << "  log entry     leaf " << verdict.leaf_index << " of " << verdict.tree_size << " on chain "
               << genesis->chain_id << "\n"
               << "  block         " << verdict.height << "  " << verdict.block_hash.hex() << "\n"
+              << (verdict.has_record ? "  record        line " + std::to_string(verdict.record_index + 1) +
+                                           " of " + std::to_string(verdict.record_count) +
+                                           (o.record_line ? " (matches the line given)" : "") + ": " +
+                                           printable(verdict.record_data) + "\n"
+                                     : std::string())
               << "  checkpoint    signed by " << verdict.signers << " validators (quorum " << verdict.quorum
               << " of " << genesis->validators.size() << ")\n";
     if (bundle.contains("entry") && bundle["entry"].is_object()) {
