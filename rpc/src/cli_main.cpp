@@ -139,6 +139,24 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   prove_record->add_option("--out", prove_opts.out, "Where to write the record's bundle")->required();
 
+  cli::AgentOptions agent_opts;
+  std::string agent_interval = "5s";
+  auto* agent = app.add_subcommand(
+      "agent", "Anchor new and changed files under a directory, exactly once, with proofs");
+  agent->add_option("--key", agent_opts.key, "Secret key of an account with the submitter role")->required();
+  agent->add_option("--watch", agent_opts.watch, "Directory to watch (recursively)")->required();
+  agent->add_option("--interval", agent_interval, "Scan interval; a file must be unchanged this long")
+      ->default_val("5s");
+  agent->add_option("--max-batch", agent_opts.max_batch, "Files per transaction")->default_val(1000);
+  agent->add_option("--state", agent_opts.state,
+                    "Journal of what was anchored (default WATCH/.cityledger-agent.journal)");
+  agent->add_option("--proof-dir", agent_opts.proof_dir,
+                    "Write PROOF_DIR/<path relative to WATCH>.proof.json");
+  agent->add_option("--status-file", agent_opts.status_file,
+                    "Status JSON for monitoring (default STATE.status.json)");
+  agent->add_option("--dataset", agent_opts.dataset, "Dataset id recorded with every entry");
+  agent->add_flag("--once", agent_opts.once, "Exit once everything present is anchored");
+
   cli::WatchOptions watch_opts;
   auto* watch =
       app.add_subcommand("watch", "Monitor that the log only grows: checkpoints and consistency proofs");
@@ -174,5 +192,13 @@ int main(int argc, char** argv) {
   if (*verify) return cli::run_verify(g, verify_opts);
   if (*prove_record) return cli::run_prove_record(g, prove_opts);
   if (*watch) return cli::run_watch(g, watch_opts);
+  if (*agent) {
+    auto interval = cli::parse_duration(agent_interval);
+    if (!interval) return cli::fail(interval.status());
+    agent_opts.interval = *interval;
+    if (agent_opts.state.empty()) agent_opts.state = agent_opts.watch + "/.cityledger-agent.journal";
+    if (agent_opts.status_file.empty()) agent_opts.status_file = agent_opts.state + ".status.json";
+    return cli::run_agent(g, agent_opts);
+  }
   return exit_error;
 }

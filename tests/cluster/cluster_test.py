@@ -14,6 +14,7 @@ removed unless --keep is given.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -172,6 +173,85 @@ def scenario_watch_fork(cluster, base_port):
     # A monitor that starts on the second history accepts it as it grows.
     fresh = os.path.join(cluster.workdir, "watch-fork.json")
     run_cli("watch", "--genesis", genesis, "--state", fresh, "--once", "--node", forked[1].rpc_url, expect=0)
+    cluster.stop_all_checked()
+
+
+def scenario_agent_crash(cluster, base_port):
+    """`cityledger agent` under SIGKILL at random moments: every file version
+    it anchored is on the chain exactly once, every file's final version is
+    anchored and has a proof that verifies, and the files changed between
+    runs are anchored again as new versions."""
+    check(CLI_BINARY, "this scenario needs --cli PATH/cityledger")
+    nodes = cluster.add_testnet("net", 4, base_port)
+    net = os.path.join(cluster.workdir, "net")
+    genesis = os.path.join(net, "genesis.json")
+    submitter = os.path.join(net, "keys", "submitter.key")
+    start_network(cluster, nodes, min_height=2)
+    pubkey = run_cli("pubkey", "--key", submitter, expect=0).stdout.strip()
+
+    watch = os.path.join(cluster.workdir, "watch")
+    proofs = os.path.join(cluster.workdir, "proofs")
+    rng = random.Random(11)
+    contents = {}  # path relative to watch -> its current content
+
+    def write(rel, text):
+        path = os.path.join(watch, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+        contents[rel] = text
+
+    for i in range(120):
+        write(f"{['traffic', 'air', 'port'][i % 3]}/day{i // 3:02d}/f{i:03d}.csv", f"file {i}\nvalue,{rng.random()}\n")
+    agent_args = [CLI_BINARY, "--rpc", nodes[0].rpc_url, "agent", "--key", submitter, "--watch", watch,
+                  "--interval", "200ms", "--max-batch", "15", "--proof-dir", proofs]
+    log_path = os.path.join(cluster.workdir, "agent.log")
+    kills = 0
+    with open(log_path, "ab") as agent_log:
+        for round_ in range(12):
+            proc = subprocess.Popen(agent_args, stdout=agent_log, stderr=agent_log)
+            time.sleep(rng.uniform(0.05, 1.5))
+            proc.kill()
+            proc.wait()
+            kills += 1
+            # Between runs: new files, and changed files (new versions).
+            if round_ % 3 == 1:
+                for i in rng.sample(range(120), 5):
+                    rel = next(r for r in contents if r.endswith(f"f{i:03d}.csv"))
+                    write(rel, contents[rel] + f"appended in round {round_}\n")
+                write(f"late/r{round_:02d}.csv", f"late file of round {round_}\n")
+        # Finally let it finish.
+        result = subprocess.run(agent_args + ["--once"], stdout=agent_log, stderr=agent_log, timeout=600)
+    check(result.returncode == 0, f"the final agent run failed ({result.returncode}); see {log_path}")
+    log(f"agent killed {kills} times, then ran to completion")
+
+    # Every version the agent anchored is on the chain once; every final version is there.
+    on_chain = {}  # content hash -> entries by the agent's key
+    height = cluster.status(nodes[1])["height"]
+    for h in range(1, height + 1):
+        for tx_hash in cluster.rpc(nodes[1], "get_block", {"height": h})["txs"]:
+            body = cluster.rpc(nodes[1], "get_tx", {"hash": tx_hash})["body"]
+            if body["signer"] != pubkey:
+                continue
+            for e in body.get("entries", []):
+                on_chain[e["content_hash"]] = on_chain.get(e["content_hash"], 0) + 1
+    dupes = {h: n for h, n in on_chain.items() if n != 1}
+    check(not dupes, f"content anchored more than once: {dupes}")
+    for rel, text in contents.items():
+        sha = hashlib.sha256(text.encode()).hexdigest()
+        check(sha in on_chain, f"{rel}: its final version was never anchored")
+        entries = [e for e in cluster.rpc(nodes[1], "get_entry", {"content_hash": sha})["entries"]
+                   if e["submitter"] == pubkey]
+        check(len(entries) == 1, f"{rel} (final version) anchored {len(entries)} times")
+    log(f"{len(contents)} files, {sum(on_chain.values())} entries on the chain "
+        f"({len(on_chain) - len(contents)} older versions), none twice")
+
+    # A proof per file, for its final version, that verifies offline.
+    for rel, text in contents.items():
+        proof = os.path.join(proofs, rel + ".proof.json")
+        check(os.path.exists(proof), f"no proof for {rel}")
+        run_cli("verify", "--genesis", genesis, "--proof", proof, "--file", os.path.join(watch, rel), expect=0)
+    log("every file has a proof of its final version that verifies")
     cluster.stop_all_checked()
 
 
@@ -457,6 +537,7 @@ SCENARIOS = {
     "quorum_loss": scenario_quorum_loss,
     "cli": scenario_cli,
     "watch_fork": scenario_watch_fork,
+    "agent_crash": scenario_agent_crash,
 }
 
 

@@ -6,6 +6,7 @@
 //   2  usage error, unreadable input, connection error, or the node refused
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -83,6 +84,22 @@ struct ProveRecordOptions {
 };
 int run_prove_record(const Global& g, const ProveRecordOptions& options);
 int run_verify(const Global& g, const VerifyOptions& options);
+
+struct AgentOptions {
+  std::string key;
+  std::string watch;
+  std::chrono::milliseconds interval{5000};
+  std::size_t max_batch = 1000;
+  std::string state;  // default: WATCH/.cityledger-agent.journal
+  std::string proof_dir;
+  std::string status_file;  // default: STATE.status.json
+  std::string dataset;
+  bool once = false;  // exit once everything present is anchored (and proved)
+};
+int run_agent(const Global& g, const AgentOptions& options);
+
+// "5s", "500ms", "2m", "1h" (a bare number is seconds).
+Result<std::chrono::milliseconds> parse_duration(const std::string& text);
 
 struct WatchOptions {
   std::string genesis;

@@ -1,6 +1,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -64,7 +65,30 @@ Status write_file_atomic(const std::filesystem::path& path, const std::string& c
     ::unlink(tmp.c_str());
     return error(ErrorCode::io_error, "cannot rename to " + path.string() + ": " + why);
   }
+  // The rename itself must survive a power loss too.
+  const std::filesystem::path parent =
+      path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
+  const int dir = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    (void)::fsync(dir);
+    ::close(dir);
+  }
   return {};
+}
+
+Result<std::chrono::milliseconds> parse_duration(const std::string& text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  const std::string unit = text.substr(digits);
+  std::int64_t scale = 0;
+  if (unit.empty() || unit == "s") scale = 1000;
+  if (unit == "ms") scale = 1;
+  if (unit == "m") scale = 60'000;
+  if (unit == "h") scale = 3'600'000;
+  if (digits == 0 || digits > 9 || scale == 0) {
+    return error(ErrorCode::invalid_argument, "\"" + text + "\" is not a duration (like 5s, 500ms, 2m)");
+  }
+  return std::chrono::milliseconds(std::stoll(text.substr(0, digits)) * scale);
 }
 
 Result<std::string> read_text_file(const std::filesystem::path& path, std::size_t limit) {
