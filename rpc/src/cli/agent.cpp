@@ -315,9 +315,13 @@ std::vector<AgentFile> Agent::candidates() {
 bool Agent::anchor(std::vector<AgentFile> files) {
   pb::TxBody body;
   std::vector<AgentFile> batch;
-  for (auto& f : files) {
-    const fs::path p = fs::path(o_.watch) / f.path;
-    auto digest = crypto::sha256_file(p);
+  std::vector<fs::path> paths;
+  for (const auto& f : files) paths.push_back(fs::path(o_.watch) / f.path);
+  const auto digests = sha256_files(paths);  // on every core
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    AgentFile& f = files[i];
+    const fs::path& p = paths[i];
+    const auto& digest = digests[i];
     if (!digest) {
       log_line("skipping " + f.path + " this round: " + digest.status().message());
       continue;

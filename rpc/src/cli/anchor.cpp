@@ -143,7 +143,13 @@ int run_anchor(const Global& g, const AnchorOptions& o) {
   }
   std::uint64_t nonce = (*account)["next_nonce"].get<std::uint64_t>();
 
-  // Hash and describe each file.
+  // Hash (on every core, unless a progress line is shown) and describe each file.
+  std::vector<Result<Hash32>> digests;
+  if (!o.records && !::isatty(STDERR_FILENO)) {
+    std::vector<fs::path> paths;
+    for (const auto& item : items) paths.push_back(item.path);
+    digests = sha256_files(paths);
+  }
   for (auto& item : items) {
     std::map<std::string, std::string> meta = {{"name", item.path.filename().string()},
                                                {"size", std::to_string(item.size)}};
@@ -157,7 +163,8 @@ int run_anchor(const Global& g, const AnchorOptions& o) {
       meta[audit::record_meta_count] = std::to_string(records->leaf_hashes.size());
       meta[audit::record_meta_sha256] = records->file_sha256.hex();
     } else {
-      auto digest = hash_file(item.path, item.size);
+      const std::size_t i = static_cast<std::size_t>(&item - items.data());
+      auto digest = digests.empty() ? hash_file(item.path, item.size) : digests[i];
       if (!digest) return fail(digest.status());
       item.content_hash = *digest;
       item.entry.set_kind(pb::ENTRY_KIND_FILE);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/bytes.hpp"
 #include "common/result.hpp"
 #include "rpc/client.hpp"
 
@@ -39,6 +40,11 @@ Status write_file_atomic(const std::filesystem::path& path, const std::string& c
 Result<std::string> read_text_file(const std::filesystem::path& path, std::size_t limit);
 
 void print_json(const nlohmann::json& value);
+
+// SHA-256 of each file, on up to `threads` threads (0: one per core, at most
+// 8); results in the order of `paths`.
+std::vector<Result<Hash32>> sha256_files(const std::vector<std::filesystem::path>& paths,
+                                         unsigned threads = 0);
 
 // "2026-11-29T09:46:00.913Z" for milliseconds since the Unix epoch.
 std::string format_unix_ms(std::uint64_t unix_ms);

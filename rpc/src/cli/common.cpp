@@ -1,6 +1,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -8,8 +10,10 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include "cli.hpp"
+#include "crypto/sha256.hpp"
 
 namespace cityledger::cli {
 
@@ -21,6 +25,21 @@ int fail(const std::string& message) {
 int fail(const Status& status) { return fail(status.message()); }
 
 void print_json(const nlohmann::json& value) { std::cout << value.dump(2) << "\n"; }
+
+std::vector<Result<Hash32>> sha256_files(const std::vector<std::filesystem::path>& paths, unsigned threads) {
+  std::vector<Result<Hash32>> out(paths.size(), Result<Hash32>(error(ErrorCode::internal, "not hashed")));
+  if (threads == 0) threads = std::clamp(std::thread::hardware_concurrency(), 1u, 8u);
+  threads = static_cast<unsigned>(std::min<std::size_t>(threads, paths.size()));
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    for (std::size_t i = next++; i < paths.size(); i = next++) out[i] = crypto::sha256_file(paths[i]);
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  return out;
+}
 
 std::string format_unix_ms(std::uint64_t unix_ms) {
   const std::time_t seconds = static_cast<std::time_t>(unix_ms / 1000);
