@@ -161,6 +161,19 @@ void Mempool::remove_committed(const std::vector<Hash32>& tx_hashes) {
   }
 }
 
+std::uint64_t Mempool::next_pending_nonce(const crypto::PublicKey& signer, std::uint64_t next_nonce) const {
+  std::lock_guard lock(mutex_);
+  auto queue = by_account_.find(signer);
+  if (queue == by_account_.end()) return next_nonce;
+  std::uint64_t expected = next_nonce;
+  for (const auto& [nonce, hash] : queue->second) {
+    if (nonce < expected) continue;
+    if (nonce != expected) break;
+    ++expected;
+  }
+  return expected;
+}
+
 bool Mempool::contains(const Hash32& tx_hash) const {
   std::lock_guard lock(mutex_);
   return by_hash_.contains(tx_hash);

@@ -270,7 +270,10 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
                       {"quorum", crypto::checkpoint_quorum(node.genesis().validators.size())}};
         });
 
-  d.add(MethodSpec("get_account", "An account's roles and next nonce", {ParamSpec("pubkey", hex32_schema)}),
+  d.add(MethodSpec(
+            "get_account",
+            "An account's roles, next nonce, and next nonce after its transactions waiting in the mempool",
+            {ParamSpec("pubkey", hex32_schema)}),
         [&node](const json& params) -> MethodResult {
           auto key = hash_param(params, "pubkey");
           if (!key) return bad_hex("pubkey");
@@ -278,7 +281,8 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
           if (!account) return error(ErrorCode::not_found, "no account " + key->hex());
           return json{{"pubkey", key->hex()},
                       {"roles", std::vector<std::string>(account->roles.begin(), account->roles.end())},
-                      {"next_nonce", account->next_nonce}};
+                      {"next_nonce", account->next_nonce},
+                      {"next_pending_nonce", node.next_pending_nonce(*key, account->next_nonce)}};
         });
 
   d.add(MethodSpec("get_checkpoint", "A final checkpoint (the newest without params)",

@@ -220,10 +220,29 @@ def scenario_agent_crash(cluster, base_port):
                     rel = next(r for r in contents if r.endswith(f"f{i:03d}.csv"))
                     write(rel, contents[rel] + f"appended in round {round_}\n")
                 write(f"late/r{round_:02d}.csv", f"late file of round {round_}\n")
-        # Finally let it finish.
-        result = subprocess.run(agent_args + ["--once"], stdout=agent_log, stderr=agent_log, timeout=600)
-    check(result.returncode == 0, f"the final agent run failed ({result.returncode}); see {log_path}")
-    log(f"agent killed {kills} times, then ran to completion")
+        # Its node goes away: the agent retries with backoff, says so in its
+        # status file, and finishes once the node is back.
+        write("late/while-node-down.csv", "written while the agent's node was down\n")
+        cluster.stop(nodes[0])
+        proc = subprocess.Popen(agent_args + ["--once"], stdout=agent_log, stderr=agent_log)
+        status_file = os.path.join(watch, ".cityledger-agent.journal.status.json")
+
+        def reports_retrying():
+            try:
+                with open(status_file) as f:
+                    st = json.load(f)
+            except (OSError, ValueError):
+                return False
+            return st if st.get("state") == "retrying" and st.get("errors", 0) > 0 else False
+        st = cluster.wait_until("the agent's status file reports retrying", reports_retrying, PROGRESS_DEADLINE)
+        check(proc.poll() is None, "the agent gave up while its node was down")
+        log(f"node down: the agent retries ({st['last_error']})")
+        cluster.start(nodes[0])
+        code = proc.wait(timeout=600)
+    check(code == 0, f"the final agent run failed ({code}); see {log_path}")
+    with open(status_file) as f:
+        check(json.load(f)["state"] == "stopped", "status file does not say stopped")
+    log(f"agent killed {kills} times, its node stopped once, then it ran to completion")
 
     # Every version the agent anchored is on the chain once; every final version is there.
     on_chain = {}  # content hash -> entries by the agent's key
@@ -488,6 +507,16 @@ def scenario_cli(cluster, base_port):
     run_interop(genesis, altered, expect=1)
     run_interop(genesis, proof0, files[0], expect=0)
     log(f"record proofs for lines 1, 2 and {len(rows)} verify (also with the independent verifier)")
+
+    # Two anchor runs right after each other (the first still in the
+    # mempool): the second signs the next nonce, not a conflicting one.
+    quick = []
+    for name in ("quick1.csv", "quick2.csv"):
+        quick.append(os.path.join(data, name))
+        with open(quick[-1], "w") as f:
+            f.write(name + "\n")
+        run_cli("--rpc", rpc0, "anchor", "--key", submitter, quick[-1], expect=0)
+    run_cli("--rpc", rpc0, "anchor", "--key", submitter, "--wait", *quick, expect=0)
 
     # Read-only commands and exit codes.
     status = json.loads(run_cli("--rpc", rpc0, "--json", "status", expect=0).stdout)

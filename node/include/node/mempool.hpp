@@ -80,6 +80,10 @@ class Mempool {
   void remove_committed(const std::vector<Hash32>& tx_hashes);
 
   bool contains(const Hash32& tx_hash) const;
+  // The nonce after the account's last consecutive queued transaction, or
+  // `next_nonce` when none is queued: what a client signing its next
+  // transaction should use while earlier ones wait for a block.
+  std::uint64_t next_pending_nonce(const crypto::PublicKey& signer, std::uint64_t next_nonce) const;
   // True when this exact transaction passed the full entry check here.
   bool was_verified(const Hash32& tx_hash) const { return contains(tx_hash); }
 

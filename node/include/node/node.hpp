@@ -73,6 +73,9 @@ class Node final : public p2p::TransportHandler {
   std::optional<pb::Checkpoint> latest_checkpoint() const;
   std::vector<pb::DuplicateVoteEvidence> evidence() const;
   std::optional<AccountState> account(const crypto::PublicKey& key) const { return chain_->account(key); }
+  std::uint64_t next_pending_nonce(const crypto::PublicKey& key, std::uint64_t next_nonce) const {
+    return mempool_->next_pending_nonce(key, next_nonce);
+  }
   // The JSON-RPC port, once started (useful with port 0).
   std::uint16_t rpc_port() const;
   const ledger::Store& store() const { return *store_; }

@@ -141,7 +141,9 @@ int run_anchor(const Global& g, const AnchorOptions& o) {
     }
     return fail(account.status());
   }
-  std::uint64_t nonce = (*account)["next_nonce"].get<std::uint64_t>();
+  // After this key's transactions still waiting for a block (another anchor
+  // run a moment ago), not on top of them.
+  std::uint64_t nonce = account->value("next_pending_nonce", (*account)["next_nonce"].get<std::uint64_t>());
 
   // Hash (on every core, unless a progress line is shown) and describe each file.
   std::vector<Result<Hash32>> digests;

@@ -113,6 +113,12 @@ TEST_F(MempoolTest, ReapsConsecutiveNoncesFairlyAcrossAccounts) {
   EXPECT_NE(nonce_of(txs[0]).first, nonce_of(txs[1]).first);  // interleaved
   EXPECT_EQ(pool.reap(2, 1 << 20).size(), 2u);
   EXPECT_EQ(pool.reap(100, txs[0].ByteSizeLong()).size(), 1u);
+
+  // A client signing its next transaction goes after the consecutive run.
+  EXPECT_EQ(pool.next_pending_nonce(submitter.public_key(), 1), 3u);  // 1, 2 queued; 4 waits for 3
+  EXPECT_EQ(pool.next_pending_nonce(other.public_key(), 1), 4u);
+  EXPECT_EQ(pool.next_pending_nonce(other.public_key(), 3), 4u);    // 1, 2 committed meanwhile
+  EXPECT_EQ(pool.next_pending_nonce(partner.public_key(), 7), 7u);  // nothing queued
 }
 
 TEST_F(MempoolTest, BoundedInCountAndBytes) {
