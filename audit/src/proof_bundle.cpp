@@ -98,6 +98,18 @@ std::optional<std::uint64_t> u64(const json& v) {
   return std::nullopt;
 }
 
+// A Merkle path: an array of at most 64 hashes (64-hex strings).
+std::optional<std::vector<Hash32>> hash_path(const json& v) {
+  if (!v.is_array() || v.size() > 64) return std::nullopt;
+  std::vector<Hash32> path;
+  for (const auto& p : v) {
+    auto h = hex32(p);
+    if (!h) return std::nullopt;
+    path.push_back(*h);
+  }
+  return path;
+}
+
 }  // namespace
 
 namespace {
@@ -120,18 +132,8 @@ void check_record(Checker& c, const json& record, const DecodedEntry& decoded,
   auto bytes = from_hex(hex);
   auto index = u64(record["index"]);
   auto size = u64(record["size"]);
-  std::vector<Hash32> path;
-  bool path_ok = record["path"].is_array() && record["path"].size() <= 64;
-  if (path_ok) {
-    for (const auto& p : record["path"]) {
-      auto h = hex32(p);
-      if (!h) {
-        path_ok = false;
-        break;
-      }
-      path.push_back(*h);
-    }
-  }
+  const auto path = hash_path(record["path"]);
+  const bool path_ok = path.has_value();
   if (!c.check("record_fields",
                bytes.has_value() && to_hex(*bytes) == hex && index && size && *index < *size && path_ok,
                "record needs leaf_data (lowercase hex), index < size, and path (64-hex strings)")) {
@@ -140,7 +142,7 @@ void check_record(Checker& c, const json& record, const DecodedEntry& decoded,
   v.record_index = *index;
   v.record_count = *size;
   v.record_data.assign(bytes->begin(), bytes->end());
-  auto root = crypto::merkle::root_from_inclusion(*index, *size, crypto::merkle::leaf_hash(*bytes), path);
+  auto root = crypto::merkle::root_from_inclusion(*index, *size, crypto::merkle::leaf_hash(*bytes), *path);
   c.check("record_inclusion", root.has_value() && *root == decoded.content_hash,
           "the record's path does not lead to the entry's record-set root");
   std::string count;
@@ -212,18 +214,8 @@ Verdict verify(const json& bundle, const Genesis& genesis, const std::optional<H
   const json& inclusion = bundle.value("inclusion", json::object());
   auto leaf_index = u64(bundle.value("leaf_index", json()));
   auto tree_size = u64(inclusion.value("tree_size", json()));
-  std::vector<Hash32> path;
-  bool path_ok = inclusion.contains("path") && inclusion["path"].is_array() && inclusion["path"].size() <= 64;
-  if (path_ok) {
-    for (const auto& p : inclusion["path"]) {
-      auto h = hex32(p);
-      if (!h) {
-        path_ok = false;
-        break;
-      }
-      path.push_back(*h);
-    }
-  }
+  const auto path = inclusion.contains("path") ? hash_path(inclusion["path"]) : std::nullopt;
+  const bool path_ok = path.has_value();
   if (!c.check("inclusion_fields", leaf_index && tree_size && path_ok,
                "leaf_index, inclusion.tree_size and inclusion.path (64-hex strings) are required")) {
     return done();
@@ -231,7 +223,7 @@ Verdict verify(const json& bundle, const Genesis& genesis, const std::optional<H
   v.leaf_index = *leaf_index;
   v.tree_size = *tree_size;
   const Hash32 leaf_hash = crypto::merkle::leaf_hash(*leaf_bytes);
-  auto root = crypto::merkle::root_from_inclusion(*leaf_index, *tree_size, leaf_hash, path);
+  auto root = crypto::merkle::root_from_inclusion(*leaf_index, *tree_size, leaf_hash, *path);
   if (!c.check("inclusion_path", root.has_value(),
                "the path has the wrong length for leaf " + std::to_string(*leaf_index) + " of " +
                    std::to_string(*tree_size))) {

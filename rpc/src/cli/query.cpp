@@ -1,5 +1,6 @@
 // Read-only commands: status, block, tx, validators, proof.
 #include <iostream>
+#include <optional>
 
 #include "cli.hpp"
 
@@ -19,16 +20,23 @@ std::string str(const json& j, const char* key) {
   return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
 }
 
+// Calls the method; with --json prints the result as it is. Returns the exit
+// code when the command is done (error or --json), nullopt to go on and
+// print it for people.
+std::optional<int> fetch(const Global& g, std::string_view method, const json& params, json& out) {
+  auto r = call(g, method, params);
+  if (!r) return fail(r.status());
+  out = std::move(*r);
+  if (!g.json) return std::nullopt;
+  print_json(out);
+  return exit_ok;
+}
+
 }  // namespace
 
 int run_status(const Global& g) {
-  auto r = call(g, "status");
-  if (!r) return fail(r.status());
-  if (g.json) {
-    print_json(*r);
-    return exit_ok;
-  }
-  const json& s = *r;
+  json s;
+  if (auto done = fetch(g, "status", json::object(), s)) return *done;
   std::cout << "chain      " << str(s, "chain_id") << "\n"
             << "node       " << str(s, "node") << " (" << g.rpc_url << ")\n"
             << "height     " << str(s, "height") << "  " << str(s, "last_block_hash") << "\n"
@@ -41,13 +49,8 @@ int run_status(const Global& g) {
 }
 
 int run_block(const Global& g, std::uint64_t height) {
-  auto r = call(g, "get_block", {{"height", height}});
-  if (!r) return fail(r.status());
-  if (g.json) {
-    print_json(*r);
-    return exit_ok;
-  }
-  const json& b = *r;
+  json b;
+  if (auto done = fetch(g, "get_block", {{"height", height}}, b)) return *done;
   std::cout << "block " << str(b, "height") << "  " << str(b, "hash") << "\n"
             << "  time        "
             << (b.contains("time_unix_ms") ? format_unix_ms(b["time_unix_ms"].get<std::uint64_t>()) : "-")
@@ -63,13 +66,8 @@ int run_block(const Global& g, std::uint64_t height) {
 }
 
 int run_tx(const Global& g, const std::string& hash) {
-  auto r = call(g, "get_tx", {{"hash", hash}});
-  if (!r) return fail(r.status());
-  if (g.json) {
-    print_json(*r);
-    return exit_ok;
-  }
-  const json& t = *r;
+  json t;
+  if (auto done = fetch(g, "get_tx", {{"hash", hash}}, t)) return *done;
   std::cout << "tx " << str(t, "hash") << "\n"
             << "  block       " << str(t, "height") << ", position " << str(t, "position") << "\n";
   if (t.contains("body")) {
@@ -90,17 +88,13 @@ int run_tx(const Global& g, const std::string& hash) {
 }
 
 int run_validators(const Global& g) {
-  auto r = call(g, "get_validators");
-  if (!r) return fail(r.status());
-  if (g.json) {
-    print_json(*r);
-    return exit_ok;
-  }
-  for (const auto& v : (*r)["validators"]) {
+  json set;
+  if (auto done = fetch(g, "get_validators", json::object(), set)) return *done;
+  for (const auto& v : set["validators"]) {
     std::cout << str(v, "index") << "  " << str(v, "name") << "  " << str(v, "pubkey") << "  "
               << str(v, "p2p") << "\n";
   }
-  std::cout << "quorum: " << str(*r, "quorum") << " of " << (*r)["validators"].size() << "\n";
+  std::cout << "quorum: " << str(set, "quorum") << " of " << set["validators"].size() << "\n";
   return exit_ok;
 }
 
