@@ -100,10 +100,18 @@ if [ "${h:-0}" -lt 2 ]; then
 fi
 "$bin/cityledger" --rpc "$rpc0" status
 
-echo "==> anchoring examples/city-data"
 mapfile -t files < <(find examples/city-data -type f ! -name README.md | sort)
-"$bin/cityledger" --rpc "$rpc0" anchor --key "$dir/keys/submitter.key" --dataset city-data-sample \
-  --meta source=examples/city-data --wait --proof-dir "$dir/proofs" "${files[@]}"
+missing=()
+for f in "${files[@]}"; do
+  [ -f "$dir/proofs/$(basename "$f").proof.json" ] || missing+=("$f")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "==> examples/city-data is anchored already (proofs in $dir/proofs)"
+else
+  echo "==> anchoring examples/city-data"
+  "$bin/cityledger" --rpc "$rpc0" anchor --key "$dir/keys/submitter.key" --dataset city-data-sample \
+    --meta source=examples/city-data --wait --proof-dir "$dir/proofs" "${missing[@]}"
+fi
 
 sample=${files[0]}
 proof=$dir/proofs/$(basename "$sample").proof.json
