@@ -13,12 +13,20 @@
 #       `cityledger hash --records` over an L-line CSV (default 1000000).
 #       Prints one JSON object.
 #
-# The network benchmark (--validators N --batch K ...) arrives with the
-# throughput issue.
+#   scripts/bench.sh [--validators N] [--batch K] [--duration S] [--inflight M] [--json]
+#       The network: a fresh N-validator network (default 4) on 127.0.0.1
+#       from the Release build, loaded by bench/loadgen.cpp with transactions
+#       of K anchor entries (default 1) for S seconds (default 20) after a
+#       3 s warm-up. Prints tx/s and anchors/s from the ledger, commit and
+#       checkpoint latency (p50, p99), CPU seconds and peak RSS per validator,
+#       and the signature ceiling measured in the same run. With --json the
+#       last line is one JSON object. Stops every process it started, also on
+#       Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode="" filter="." min_time="0.5" files=10000 total_mib=2048 lines=1000000
+validators=4 batch=1 duration=20 inflight=2000 json=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --micro) mode=micro ;;
@@ -26,16 +34,73 @@ while [ $# -gt 0 ]; do
     --files) files=$2; shift ;;
     --total-mib) total_mib=$2; shift ;;
     --lines) lines=$2; shift ;;
+    --validators) validators=$2; mode=${mode:-network}; shift ;;
+    --batch) batch=$2; mode=${mode:-network}; shift ;;
+    --duration) duration=$2; mode=${mode:-network}; shift ;;
+    --inflight) inflight=$2; shift ;;
+    --json) json=1; mode=${mode:-network} ;;
     --filter) filter=$2; shift ;;
     --min-time) min_time=$2; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
-[ -n "$mode" ] || { echo "bench.sh: give --micro or --hash (see --help)" >&2; exit 2; }
+mode=${mode:-network}
 
-./scripts/build.sh >&2
+# CITYLEDGER_BIN_DIR: use the executables there and build nothing (the CTest smoke test).
+bin=${CITYLEDGER_BIN_DIR:-build/bin}
+[ -n "${CITYLEDGER_BIN_DIR:-}" ] || ./scripts/build.sh >&2
+
+if [ "$mode" = network ]; then
+  work=$(mktemp -d)
+  pids=()
+  cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do
+      for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$p" 2>/dev/null || true
+    done
+    rm -rf "$work"
+  }
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  port=${CITYLEDGER_BENCH_PORT:-29000}
+  "$bin"/cityledgerd testnet --validators "$validators" --dir "$work/net" --base-port "$port" \
+    --chain-id cityledger-bench --json >"$work/net.json"
+  rpcs=()
+  for i in $(seq 0 $((validators - 1))); do
+    # Blocks as large as the limits allow; no idle heartbeat needed while loaded.
+    sed -i 's/^empty_interval_ms = .*/empty_interval_ms = 1000/; s/^level = .*/level = '"'"'warn'"'"'/' \
+      "$work/net/node$i/config.toml"
+    "$bin"/cityledgerd start --home "$work/net/node$i" 2>"$work/node$i.log" &
+    pids+=($!)
+    rpcs+=(--rpc "http://127.0.0.1:$((port + 10 * i + 1))")
+  done
+  for _ in $(seq 200); do
+    h=$("$bin"/cityledger --rpc "http://127.0.0.1:$((port + 1))" --json status 2>/dev/null | jq -r '.height // 0' || echo 0)
+    [ "${h:-0}" -ge 2 ] && break
+    sleep 0.2
+  done
+  [ "${h:-0}" -ge 2 ] || { echo "bench.sh: the network did not start; see $work/node0.log" >&2; tail -5 "$work/node0.log" >&2; exit 1; }
+  result=$("$bin"/cityledger_loadgen "${rpcs[@]}" --key "$work/net/keys/submitter.key" --batch "$batch" \
+    --duration "$duration" --inflight "$inflight")
+  # CPU seconds and peak RSS of each validator, from /proc, before stopping them.
+  tick=$(getconf CLK_TCK)
+  per=()
+  for i in "${!pids[@]}"; do
+    p=${pids[$i]}
+    cpu=$(awk -v t="$tick" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$p/stat")
+    rss=$(awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$p/status")
+    per+=("{\"node\": $i, \"cpu_s\": $cpu, \"peak_rss_mib\": $rss}")
+  done
+  per_json="[$(IFS=,; echo "${per[*]}")]"
+  final=$(jq -c --argjson v "$per_json" '. + {per_validator: $v}' <<<"$result")
+  jq -r '"validators \(.validators), batch \(.batch): \(.tx_per_s|floor) tx/s, \(.anchors_per_s|floor) anchors/s; commit p50 \(.p50_commit_ms|floor) ms p99 \(.p99_commit_ms|floor) ms; checkpoint p50 \(.p50_checkpoint_ms|floor) ms p99 \(.p99_checkpoint_ms|floor) ms; signature ceiling \(.ceiling_tx_per_s|floor) tx/s (\(.fraction_of_ceiling * 100 | floor)%)"' <<<"$final" >&2
+  jq -r '.per_validator[] | "  node\(.node): \(.cpu_s) CPU s, peak RSS \(.peak_rss_mib) MiB"' <<<"$final" >&2
+  if [ "$json" = 1 ]; then echo "$final"; fi
+  exit 0
+fi
 
 if [ "$mode" = hash ]; then
   work=$(mktemp -d)
@@ -53,10 +118,10 @@ if [ "$mode" = hash ]; then
   xargs -a "$work/list" cat >/dev/null  # warm the page cache
   seconds() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }'; }
   s_sum=$(seconds xargs -a "$work/list" sha256sum)
-  s_one=$(seconds xargs -a "$work/list" build/bin/cityledger hash --threads 1)
-  s_two=$(seconds xargs -a "$work/list" build/bin/cityledger hash --threads 2)
+  s_one=$(seconds xargs -a "$work/list" "$bin"/cityledger hash --threads 1)
+  s_two=$(seconds xargs -a "$work/list" "$bin"/cityledger hash --threads 2)
   awk -v n="$lines" 'BEGIN { for (i = 1; i <= n; i++) printf "2026-11-29T%02d:%02d:%02d,AQ-%02d,%d\n", i % 24, i % 60, i % 60, i % 17, (i * 37) % 97 }' >"$work/records.csv"
-  s_rec=$(seconds build/bin/cityledger hash --records "$work/records.csv")
+  s_rec=$(seconds "$bin"/cityledger hash --records "$work/records.csv")
   jq -n --argjson files "$files" --argjson mib "$total_mib" --argjson lines "$lines" \
     --argjson sum "$s_sum" --argjson one "$s_one" --argjson two "$s_two" --argjson rec "$s_rec" \
     '{files: $files, total_mib: $mib, sha256sum_s: $sum, cityledger_1_thread_s: $one, cityledger_2_threads_s: $two,
@@ -67,8 +132,8 @@ fi
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 for b in crypto_bench ledger_bench consensus_bench; do
-  [ -x "build/bin/$b" ] || continue
-  "build/bin/$b" --benchmark_filter="$filter" --benchmark_min_time="$min_time" \
+  [ -x "$bin/$b" ] || continue
+  "$bin/$b" --benchmark_filter="$filter" --benchmark_min_time="$min_time" \
     --benchmark_out="$out" --benchmark_out_format=json >&2
   cat "$out"
 done
