@@ -42,6 +42,7 @@ struct Options {
   double warmup_s = 3;
   std::size_t inflight = 2000;
   std::size_t workers = 4;
+  double rate = 0;  // transactions per second, open loop; 0: as fast as the in-flight bound allows
 };
 
 double ms_since(Clock::time_point t) {
@@ -91,6 +92,8 @@ class Load {
   std::deque<std::pair<std::string, Hash32>> signed_;  // hex tx, hash
   std::unordered_map<Hash32, Clock::time_point, Hash32Hasher> submitted_;
   std::size_t inflight_ = 0;
+  std::uint64_t sent_ = 0;  // for --rate: the i-th submission is due at start + i / rate
+  Clock::time_point start_ = Clock::now();
   std::uint64_t refused_ = 0;
   std::string last_refusal_;
 
@@ -144,6 +147,16 @@ void Load::submit_loop(std::size_t worker) {
       item = std::move(signed_.front());
       signed_.pop_front();
       ++inflight_;
+      const std::uint64_t index = sent_++;
+      if (o_.rate > 0) {
+        // Open loop: each submission at its scheduled time, whatever the
+        // network's state, so latency is measured at a fixed offered rate.
+        const auto due = start_ + std::chrono::duration_cast<Clock::duration>(
+                                      std::chrono::duration<double>(static_cast<double>(index) / o_.rate));
+        lock.unlock();
+        std::this_thread::sleep_until(due);
+        lock.lock();
+      }
       submitted_[item.second] = Clock::now();
       cv_.notify_all();
     }
@@ -225,6 +238,7 @@ int Load::run() {
   for (std::size_t w = 0; w < o_.workers; ++w) threads.emplace_back([this, w] { submit_loop(w); });
 
   const auto start = Clock::now();
+  start_ = start;
   std::this_thread::sleep_for(std::chrono::duration<double>(o_.warmup_s));
   std::size_t commit_from, checkpoint_from;
   Clock::time_point window_start = Clock::now();
@@ -264,6 +278,7 @@ int Load::run() {
               {"duration_s", o_.duration_s},
               {"warmup_s", o_.warmup_s},
               {"inflight", o_.inflight},
+              {"offered_tx_per_s", o_.rate},
               {"blocks", window.size() > 0 ? window.size() - 1 : 0},
               {"txs", txs},
               {"tx_per_s", tx_per_s},
@@ -299,6 +314,8 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", o.warmup_s, "Seconds of load before the window")->default_val(3);
   app.add_option("--inflight", o.inflight, "Submitted and not yet committed, at most")->default_val(2000);
   app.add_option("--workers", o.workers, "Submitting threads")->default_val(4);
+  app.add_option("--rate", o.rate, "Offered transactions per second (open loop; 0: closed loop)")
+      ->default_val(0);
   CLI11_PARSE(app, argc, argv);
   auto key = crypto::read_key_file(o.key);
   if (!key) {

@@ -13,20 +13,21 @@
 #       `cityledger hash --records` over an L-line CSV (default 1000000).
 #       Prints one JSON object.
 #
-#   scripts/bench.sh [--validators N] [--batch K] [--duration S] [--inflight M] [--json]
+#   scripts/bench.sh [--validators N] [--batch K] [--duration S] [--inflight M] [--rate R] [--json]
 #       The network: a fresh N-validator network (default 4) on 127.0.0.1
 #       from the Release build, loaded by bench/loadgen.cpp with transactions
 #       of K anchor entries (default 1) for S seconds (default 20) after a
 #       3 s warm-up. Prints tx/s and anchors/s from the ledger, commit and
 #       checkpoint latency (p50, p99), CPU seconds and peak RSS per validator,
 #       and the signature ceiling measured in the same run. With --json the
-#       last line is one JSON object. Stops every process it started, also on
-#       Ctrl-C.
+#       last line is one JSON object. --rate R offers R tx/s open loop (for
+#       latency at a fixed rate) instead of as many as M in flight allow.
+#       Stops every process it started, also on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode="" filter="." min_time="0.5" files=10000 total_mib=2048 lines=1000000
-validators=4 batch=1 duration=20 inflight=2000 json=0
+validators=4 batch=1 duration=20 inflight=2000 rate=0 json=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --micro) mode=micro ;;
@@ -38,10 +39,11 @@ while [ $# -gt 0 ]; do
     --batch) batch=$2; mode=${mode:-network}; shift ;;
     --duration) duration=$2; mode=${mode:-network}; shift ;;
     --inflight) inflight=$2; shift ;;
+    --rate) rate=$2; mode=${mode:-network}; shift ;;
     --json) json=1; mode=${mode:-network} ;;
     --filter) filter=$2; shift ;;
     --min-time) min_time=$2; shift ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -84,7 +86,7 @@ if [ "$mode" = network ]; then
   done
   [ "${h:-0}" -ge 2 ] || { echo "bench.sh: the network did not start; see $work/node0.log" >&2; tail -5 "$work/node0.log" >&2; exit 1; }
   result=$("$bin"/cityledger_loadgen "${rpcs[@]}" --key "$work/net/keys/submitter.key" --batch "$batch" \
-    --duration "$duration" --inflight "$inflight")
+    --duration "$duration" --inflight "$inflight" --rate "$rate")
   # CPU seconds and peak RSS of each validator, from /proc, before stopping them.
   tick=$(getconf CLK_TCK)
   per=()
