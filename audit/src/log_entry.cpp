@@ -30,6 +30,9 @@ class Reader {
     for (int shift = 0; shift < 64; shift += 7) {
       if (pos_ >= data_.size()) return error(ErrorCode::invalid_argument, "truncated varint");
       const std::uint8_t byte = data_[pos_++];
+      // The tenth byte holds only bit 63: anything more is a value above
+      // 2^64 - 1, which Protobuf would truncate and re-encode differently.
+      if (shift == 63 && byte > 1) return error(ErrorCode::invalid_argument, "varint longer than 64 bits");
       value |= static_cast<std::uint64_t>(byte & 0x7f) << shift;
       if ((byte & 0x80) == 0) {
         if (byte == 0 && shift > 0) return error(ErrorCode::invalid_argument, "non-minimal varint");

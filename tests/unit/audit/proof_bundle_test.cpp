@@ -158,3 +158,30 @@ TEST_F(ProofBundleTest, MalformedBundlesNeverThrow) {
 
 }  // namespace
 }  // namespace cityledger::audit
+
+namespace cityledger::audit {
+namespace {
+
+// Found by fuzz_log_entry: a ten-byte varint whose last byte carries more
+// than bit 63 was accepted (its high bits dropped), while Protobuf's
+// canonical check refuses it.
+TEST(LogEntryReader, RefusesVarintsAbove64Bits) {
+  pb::LogEntry e;
+  e.mutable_entry()->set_content_hash(crypto::sha256(std::string_view("x")).to_string());
+  e.mutable_entry()->set_kind(pb::ENTRY_KIND_FILE);
+  e.set_height(3);
+  const std::string base = proto::log_entry_bytes(e);  // no time_unix_ms (field 6): it may follow
+  ASSERT_TRUE(decode_log_entry(as_bytes(base)).ok());
+  const std::string max = base + "\x30" + std::string(9, '\xff') + "\x01";  // 2^64 - 1: fine
+  auto ok = decode_log_entry(as_bytes(max));
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_EQ(ok->time_unix_ms, ~std::uint64_t{0});
+  for (const char last : {'\x02', '\x34', '\x7f'}) {
+    const std::string over = base + "\x30" + std::string(9, '\xff') + std::string(1, last);
+    EXPECT_FALSE(decode_log_entry(as_bytes(over)).ok()) << "last byte " << static_cast<int>(last);
+    EXPECT_FALSE(proto::decode<pb::LogEntry>(as_bytes(over)).ok());
+  }
+}
+
+}  // namespace
+}  // namespace cityledger::audit
