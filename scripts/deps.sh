@@ -25,17 +25,39 @@ for p in "${packages[@]}"; do
   fi
 done
 
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then
+  sudo_cmd=(sudo)
+fi
+
+install_promtool() {
+  # promtool (the metrics cluster test runs `promtool check metrics`): only its
+  # binary, taken from Debian's prometheus package with apt-get download, so
+  # neither the Prometheus server nor its service is installed.
+  local dir=/opt/cityledger-tools
+  [ -x "$dir/promtool" ] && return 0
+  echo "deps.sh: fetching promtool from Debian's prometheus package into $dir" >&2
+  local tmp
+  tmp=$(mktemp -d)
+  (cd "$tmp" && "${sudo_cmd[@]}" apt-get download -qq prometheus 2>/dev/null ||
+    { "${sudo_cmd[@]}" apt-get update -qq && "${sudo_cmd[@]}" apt-get download -qq prometheus; })
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/root"
+  "${sudo_cmd[@]}" install -D -m 0755 "$tmp/root/usr/bin/promtool" "$dir/promtool"
+  rm -rf "$tmp"
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+  install_promtool
   exit 0
 fi
 
 echo "deps.sh: installing ${missing[*]}" >&2
-sudo_cmd=()
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null || { echo "deps.sh: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
-  sudo_cmd=(sudo)
+if [ "$(id -u)" -ne 0 ] && [ ${#sudo_cmd[@]} -eq 0 ]; then
+  echo "deps.sh: need root or sudo to install: ${missing[*]}" >&2
+  exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
 # The package lists may be absent on a fresh machine; refresh them once.
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_promtool

@@ -841,6 +841,20 @@ ChainHead Store::head() const {
 std::uint64_t Store::last_height() const { return impl_->published_head().height; }
 std::uint64_t Store::log_size() const { return impl_->published_head().log_size; }
 
+std::uint64_t Store::disk_usage_bytes() const {
+  std::uint64_t total = 0;
+  std::error_code ec;
+  for (std::filesystem::recursive_directory_iterator it(impl_->path, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::error_code size_ec;
+    if (it->is_regular_file(size_ec)) {
+      const auto size = it->file_size(size_ec);
+      if (!size_ec) total += size;
+    }
+  }
+  return total;
+}
+
 Result<pb::Block> Store::get_block(std::uint64_t height) const {
   const std::uint64_t last = last_height();
   if (height == 0 || height > last) {

@@ -155,13 +155,15 @@ Status Application::validate_block(const pb::Block& block, std::uint64_t now_ms)
   return {};
 }
 
-Status Application::commit(const pb::Block& block, const pb::CommitCertificate& certificate) {
+Status Application::commit(const pb::Block& block, const pb::CommitCertificate& certificate,
+                           std::vector<std::uint64_t>* admitted_ms) {
   CL_TRY(store_.apply_block(block, certificate));
   chain_.apply(block);
   std::vector<Hash32> hashes;
   hashes.reserve(static_cast<std::size_t>(block.txs_size()));
   for (const auto& tx : block.txs()) hashes.push_back(proto::tx_hash(tx));
-  mempool_.remove_committed(hashes);
+  auto admitted = mempool_.remove_committed(hashes);
+  if (admitted_ms) *admitted_ms = std::move(admitted);
   return {};
 }
 

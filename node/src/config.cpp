@@ -5,6 +5,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 namespace cityledger::node {
 
@@ -66,7 +67,23 @@ Result<NodeConfig> NodeConfig::load(const std::filesystem::path& home) {
   CL_TRY(read_value(t, "block", "empty_interval_ms", c.empty_block_interval_ms, known));
   CL_TRY(read_value(t, "log", "level", c.log_level, known));
   CL_TRY(read_value(t, "log", "format", c.log_format, known));
+  // Top-level spellings, as in `log_format = "json"`; one place per setting.
+  for (const auto& [top, section_key, out] :
+       {std::tuple<const char*, const char*, std::string*>{"log_format", "log.format", &c.log_format},
+        {"log_level", "log.level", &c.log_level}}) {
+    const toml::node* node = t.get(top);
+    if (node == nullptr) continue;
+    if (t.at_path(section_key).node() != nullptr) {
+      return error(ErrorCode::invalid_argument,
+                   file.string() + ": both " + top + " and " + section_key + " are set; keep one");
+    }
+    auto v = node->value<std::string>();
+    if (!v) return error(ErrorCode::invalid_argument, file.string() + ": " + top + " must be a string");
+    *out = *v;
+  }
   for (const auto& [section, value] : t) {
+    const std::string top(section.str());
+    if (top == "log_format" || top == "log_level") continue;
     const auto* table = value.as_table();
     if (table == nullptr) {
       return error(ErrorCode::invalid_argument,

@@ -49,4 +49,19 @@ Status setup_logging(const std::string& level, const std::string& format, const 
   return {};
 }
 
+std::optional<std::uint64_t> LogThrottle::admit(const std::string& key,
+                                                std::chrono::steady_clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  auto [it, inserted] = slots_.try_emplace(key);
+  Slot& slot = it->second;
+  if (!inserted && now - slot.last < interval_) {
+    ++slot.suppressed;
+    return std::nullopt;
+  }
+  const std::uint64_t suppressed = slot.suppressed;
+  slot.last = now;
+  slot.suppressed = 0;
+  return suppressed;
+}
+
 }  // namespace cityledger::node

@@ -29,7 +29,7 @@ Result<Hash32> Mempool::refuse(Status status) {
   return status;
 }
 
-Result<Hash32> Mempool::add(const pb::Transaction& tx) {
+Result<Hash32> Mempool::add(const pb::Transaction& tx, std::uint64_t admitted_ms) {
   // The expensive checks run outside the lock.
   auto verified = proto::verify_transaction(tx, chain_id_, limits_.tx_limits);
   if (!verified) return refuse(verified.status());
@@ -77,7 +77,7 @@ Result<Hash32> Mempool::add(const pb::Transaction& tx) {
     return error(ErrorCode::unavailable, "mempool is full; retry later");
   }
   queue.emplace(nonce, hash);
-  by_hash_.emplace(hash, Entry{tx, verified->signer, nonce, size, arrivals_++});
+  by_hash_.emplace(hash, Entry{tx, verified->signer, nonce, size, arrivals_++, admitted_ms});
   bytes_ += size;
   ++stats_.accepted;
   return hash;
@@ -137,13 +137,16 @@ void Mempool::erase_locked(const Hash32& hash) {
   by_hash_.erase(it);
 }
 
-void Mempool::remove_committed(const std::vector<Hash32>& tx_hashes) {
+std::vector<std::uint64_t> Mempool::remove_committed(const std::vector<Hash32>& tx_hashes) {
   std::lock_guard lock(mutex_);
   std::set<crypto::PublicKey> touched;
+  std::vector<std::uint64_t> admitted;
+  admitted.reserve(tx_hashes.size());
   for (const auto& h : tx_hashes) {
     auto it = by_hash_.find(h);
     if (it == by_hash_.end()) continue;
     touched.insert(it->second.signer);
+    admitted.push_back(it->second.admitted_ms);
     erase_locked(h);
     ++stats_.removed_committed;
   }
@@ -159,6 +162,7 @@ void Mempool::remove_committed(const std::vector<Hash32>& tx_hashes) {
     }
     for (const auto& h : stale) erase_locked(h);
   }
+  return admitted;
 }
 
 std::uint64_t Mempool::next_pending_nonce(const crypto::PublicKey& signer, std::uint64_t next_nonce) const {

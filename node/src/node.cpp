@@ -10,6 +10,7 @@
 #include "node/rpc_service.hpp"
 #include "proto/codec.hpp"
 #include "proto/objects.hpp"
+#include "rpc/metrics.hpp"
 
 namespace cityledger::node {
 
@@ -171,6 +172,9 @@ Status Node::start(std::size_t threads) {
   rc.body_limit_bytes = config_.rpc_max_body_bytes;
   rc.handler_threads = 4;
   rpc_server_ = std::make_unique<rpc::Server>(rpc_io_, dispatcher, rc);
+  rpc_server_->add_get_route("/metrics", [this](std::string_view) {
+    return rpc::HttpResponse{200, rpc::metrics_content_type, metrics_text()};
+  });
   rpc_server_->set_readiness([this] {
     const auto s = status();
     if (s.peers == 0 && genesis_.validators.size() > 1) return rpc::Readiness{false, "no peers connected"};
@@ -184,7 +188,10 @@ Status Node::start(std::size_t threads) {
   CL_TRY(transport_->start());
   transport_->set_local_height(store_->last_height());
   heartbeat_ = std::make_unique<asio::steady_timer>(strand_);
-  asio::post(strand_, [this] { feed(consensus::Start{}); });
+  asio::post(strand_, [this] {
+    height_started_ms_ = steady_ms();
+    feed(consensus::Start{});
+  });
   for (std::size_t i = 0; i < std::max<std::size_t>(threads, 1); ++i) {
     threads_.emplace_back([this] {
       try {
@@ -231,6 +238,12 @@ Status Node::wait() {
   threads_.clear();
   std::lock_guard relock(mutex_);
   return exit_status_;
+}
+
+std::uint64_t Node::steady_ms() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::steady_clock::now().time_since_epoch())
+                                        .count());
 }
 
 std::uint64_t Node::now_ms() const {
@@ -288,11 +301,14 @@ void Node::execute(std::vector<consensus::Output> outputs) {
   }
   std::lock_guard lock(mutex_);
   round_ = core_->round();
+  core_stats_ = core_->stats();
 }
 
 void Node::on_commit(const consensus::Commit& commit) {
   const std::uint64_t height = commit.block.header().height();
-  Status s = app_->commit(commit.block, commit.certificate);
+  const std::uint64_t log_size_before = store_->log_size();
+  std::vector<std::uint64_t> admitted_ms;
+  Status s = app_->commit(commit.block, commit.certificate, &admitted_ms);
   if (!s.ok()) {
     if (s.code() == ErrorCode::io_error) return fatal(error(s.code(), "cannot store block: " + s.message()));
     // A block with a valid certificate that does not fit our chain means our
@@ -302,6 +318,15 @@ void Node::on_commit(const consensus::Commit& commit) {
   }
   kept_blocks_->prune_through(height);
   const auto head = store_->head();
+  {
+    const std::uint64_t now = steady_ms();
+    std::vector<double> latencies;
+    latencies.reserve(admitted_ms.size());
+    for (std::uint64_t t : admitted_ms)
+      latencies.push_back(static_cast<double>(now - std::min(now, t)) / 1000.0);
+    metrics_.on_commit(static_cast<std::uint64_t>(commit.block.txs_size()), head.log.size - log_size_before,
+                       latencies, static_cast<double>(now - std::min(now, height_started_ms_)) / 1000.0);
+  }
   spdlog::info("committed block {} ({} txs, log size {}) {}", height, commit.block.txs_size(), head.log.size,
                head.block_hash.hex().substr(0, 16));
   transport_->set_local_height(height);
@@ -330,6 +355,7 @@ void Node::on_commit(const consensus::Commit& commit) {
     own = checkpoints_->on_commit(height, head.log.size, head.log.root, head.block_hash,
                                   self_index_ ? &*key_ : nullptr);
   }
+  if (own) metrics_.on_checkpoint_signature();
   store_final_checkpoints();
   if (own) {
     pb::Envelope e;
@@ -351,7 +377,7 @@ void Node::finish_height(std::uint64_t height) {
   heartbeat_->async_wait([this, height](const boost::system::error_code& ec) {
     if (ec || holding_height_ != height) return;
     holding_height_.reset();
-    feed(consensus::CommitApplied{height, validators_});
+    start_height_after(height);
   });
   maybe_start_next_height();
 }
@@ -367,13 +393,45 @@ void Node::maybe_start_next_height() {
   const std::uint64_t height = *holding_height_;
   holding_height_.reset();
   heartbeat_->cancel();
-  feed(consensus::CommitApplied{height, validators_});
+  start_height_after(height);
   // Blocks fetched from peers apply one height at a time.
   if (auto it = catch_up_.find(height + 1); it != catch_up_.end()) {
     pb::CommittedBlock committed = std::move(it->second);
     catch_up_.erase(it);
     feed(consensus::CommittedBlockReceived{std::move(committed)});
   }
+}
+
+std::string Node::held_back_note(std::uint64_t held_back) {
+  return held_back == 0
+             ? std::string()
+             : " (and " + std::to_string(held_back) + " more like it not logged in the last second)";
+}
+
+// Consensus messages the core refused, with the peer that relayed them: the
+// ones only a faulty or malicious validator sends are warnings; the ones any
+// honest network produces (late, duplicate, early) are debug lines.
+void Node::log_drops(p2p::PeerIndex peer, const char* what, const DropCounts& before) {
+  const auto& after = core_->stats().dropped;
+  for (std::size_t r = 0; r < after.size(); ++r) {
+    if (after[r] == before[r]) continue;
+    const auto reason = static_cast<consensus::DropReason>(r);
+    const char* name = consensus::drop_reason_name(reason);
+    const bool benign =
+        reason == consensus::DropReason::old_height || reason == consensus::DropReason::future_height ||
+        reason == consensus::DropReason::future_round || reason == consensus::DropReason::duplicate;
+    if (benign) {
+      spdlog::debug("{} from peer {} dropped: {}", what, genesis_.validators.at(peer).name, name);
+    } else if (auto held_back = log_throttle_.admit(std::string("drop-") + what + name)) {
+      spdlog::warn("{} relayed by peer {} refused: {}{}", what, genesis_.validators.at(peer).name, name,
+                   held_back_note(*held_back));
+    }
+  }
+}
+
+void Node::start_height_after(std::uint64_t height) {
+  height_started_ms_ = steady_ms();
+  feed(consensus::CommitApplied{height, validators_});
 }
 
 void Node::request_blocks(std::uint64_t from_height) {
@@ -463,20 +521,29 @@ void Node::on_message(p2p::PeerIndex peer, pb::Envelope envelope) {
       break;
     }
     case pb::Envelope::kProposal:
-      asio::post(strand_, [this, m = std::move(*envelope.mutable_proposal())]() mutable {
+      asio::post(strand_, [this, peer, m = std::move(*envelope.mutable_proposal())]() mutable {
         if (holding_height_) maybe_start_next_height();
+        const auto before = core_->stats().dropped;
         feed(consensus::ProposalReceived{std::move(m)});
+        log_drops(peer, "proposal", before);
       });
       break;
     case pb::Envelope::kVote:
-      asio::post(strand_, [this, v = std::move(*envelope.mutable_vote())]() mutable {
+      asio::post(strand_, [this, peer, v = std::move(*envelope.mutable_vote())]() mutable {
+        const auto before = core_->stats().dropped;
         feed(consensus::VoteReceived{std::move(v)});
+        log_drops(peer, "vote", before);
       });
       break;
     case pb::Envelope::kTx: {
-      auto added = mempool_->add(envelope.tx());
+      auto added = mempool_->add(envelope.tx(), steady_ms());
       if (!added && added.status().code() != ErrorCode::already_exists) {
-        spdlog::debug("transaction from peer {} refused: {}", peer, added.status().message());
+        const char* reason = error_code_name(added.status().code());
+        metrics_.on_tx_refused(TxSource::peer, reason);
+        if (auto held_back = log_throttle_.admit(std::string("peer-tx-") + reason)) {
+          spdlog::info("transaction from peer {} refused: {}{}", genesis_.validators.at(peer).name,
+                       added.status().message(), held_back_note(*held_back));
+        }
       }
       if (added) asio::post(strand_, [this] { maybe_start_next_height(); });
       break;
@@ -512,6 +579,7 @@ void Node::on_message(p2p::PeerIndex peer, pb::Envelope envelope) {
       {
         std::lock_guard lock(mutex_);
         if (checkpoints_->add(envelope.checkpoint_signature())) {
+          metrics_.on_checkpoint_signature();
           final = checkpoints_->final_at_height(envelope.checkpoint_signature().height());
         }
       }
@@ -544,8 +612,19 @@ NodeStatus Node::status() const {
 }
 
 Result<Hash32> Node::submit(const pb::Transaction& tx) {
-  auto added = mempool_->add(tx);
-  if (!added) return added;
+  auto added = mempool_->add(tx, steady_ms());
+  if (!added) {
+    if (added.status().code() != ErrorCode::already_exists) {
+      const char* reason = error_code_name(added.status().code());
+      metrics_.on_tx_refused(TxSource::rpc, reason);
+      // The client gets the reason in its answer; the operator sees it here.
+      if (auto held_back = log_throttle_.admit(std::string("rpc-tx-") + reason)) {
+        spdlog::info("transaction submitted over RPC refused: {}{}", added.status().message(),
+                     held_back_note(*held_back));
+      }
+    }
+    return added;
+  }
   pb::Envelope e;
   *e.mutable_tx() = tx;
   transport_->broadcast(e);
@@ -622,6 +701,28 @@ std::optional<pb::Checkpoint> Node::latest_checkpoint() const {
   }
   if (auto cp = store_->latest_checkpoint(); cp.ok()) return std::move(*cp);
   return std::nullopt;
+}
+
+std::string Node::metrics_text() const {
+  NodeMetricsSnapshot s;
+  const auto st = status();
+  s.height = st.height;
+  s.round = st.consensus_round;
+  s.log_size = st.tree_size;
+  s.validators = validators_.size();
+  s.peers_connected = st.peers;
+  s.syncing = st.syncing;
+  s.mempool_txs = st.mempool_txs;
+  s.mempool_bytes = mempool_->bytes();
+  s.store_bytes = store_->disk_usage_bytes();
+  if (transport_) s.transport = transport_->metrics();
+  if (rpc_server_) s.rpc = rpc_server_->stats();
+  {
+    std::lock_guard lock(mutex_);
+    s.evidence = evidence_.size();
+    s.consensus = core_stats_;
+  }
+  return metrics_.render(s);
 }
 
 std::vector<pb::DuplicateVoteEvidence> Node::evidence() const {

@@ -14,6 +14,8 @@
 #include <optional>
 #include <unordered_map>
 
+#include "rpc/metrics.hpp"
+
 namespace cityledger::rpc {
 
 namespace beast = boost::beast;
@@ -745,43 +747,9 @@ void Server::publish(std::string_view topic, const json& result) { impl_->publis
 ServerStats Server::stats() const { return impl_->stats(); }
 
 std::string Server::metrics_text() const {
-  const auto s = stats();
-  std::string out;
-  auto line = [&out](std::string_view name, const std::string& labels, std::uint64_t value) {
-    out += name;
-    if (!labels.empty()) out += "{" + labels + "}";
-    out += " " + std::to_string(value) + "\n";
-  };
-  out += "# TYPE cityledger_rpc_connections_accepted_total counter\n";
-  line("cityledger_rpc_connections_accepted_total", "", s.connections_accepted);
-  out += "# TYPE cityledger_rpc_connections_rejected_total counter\n";
-  line("cityledger_rpc_connections_rejected_total", "", s.connections_rejected);
-  out += "# TYPE cityledger_rpc_connections_active gauge\n";
-  line("cityledger_rpc_connections_active", "", s.connections_active);
-  out += "# TYPE cityledger_rpc_http_requests_total counter\n";
-  line("cityledger_rpc_http_requests_total", "", s.http_requests);
-  out += "# TYPE cityledger_rpc_requests_timed_out_total counter\n";
-  line("cityledger_rpc_requests_timed_out_total", "", s.requests_timed_out);
-  out += "# TYPE cityledger_rpc_http_responses_total counter\n";
-  for (const auto& [status, count] : s.http_responses_by_status) {
-    line("cityledger_rpc_http_responses_total", "status=\"" + std::to_string(status) + "\"", count);
-  }
-  out += "# TYPE cityledger_rpc_websocket_sessions_total counter\n";
-  line("cityledger_rpc_websocket_sessions_total", "", s.websocket_sessions);
-  out += "# TYPE cityledger_rpc_websocket_clients_dropped_total counter\n";
-  line("cityledger_rpc_websocket_clients_dropped_total", "", s.websocket_clients_dropped);
-  out += "# TYPE cityledger_rpc_notifications_sent_total counter\n";
-  line("cityledger_rpc_notifications_sent_total", "", s.notifications_sent);
-  out += "# TYPE cityledger_rpc_requests_total counter\n";
-  for (const auto& [method, count] : s.rpc.requests_by_method) {
-    // Method names come from the registry or are one of "(unknown)", "(invalid)".
-    line("cityledger_rpc_requests_total", "method=\"" + method + "\"", count);
-  }
-  out += "# TYPE cityledger_rpc_errors_total counter\n";
-  for (const auto& [code, count] : s.rpc.errors_by_code) {
-    line("cityledger_rpc_errors_total", "code=\"" + std::to_string(code) + "\"", count);
-  }
-  return out;
+  MetricFamilies families;
+  add_server_metrics(families, stats());
+  return serialize_metrics(families.take());
 }
 
 }  // namespace cityledger::rpc

@@ -24,10 +24,11 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.request
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster_harness import Cluster, Node, TestFailure, check  # noqa: E402
+from cluster_harness import Cluster, Node, TestFailure, check, set_config_value  # noqa: E402
 
 # Deadlines (seconds) for things that take well under 10 s in a Release build.
 START_DEADLINE = 120      # a fresh network reaching its first heights
@@ -35,6 +36,7 @@ PROGRESS_DEADLINE = 90    # a running network committing a few more blocks
 CATCH_UP_DEADLINE = 120   # a restarted node reaching the others
 
 CLI_BINARY = None  # --cli
+PROMTOOL = None    # --promtool
 
 
 def log(message):
@@ -561,6 +563,128 @@ def scenario_cli(cluster, base_port):
     cluster.stop_all_checked()
 
 
+# ---------------------------------------------------------------- metrics
+
+def scrape(node):
+    """GET /metrics: (Content-Type, {(name, frozenset(labels)): value}, text)."""
+    with urllib.request.urlopen(node.rpc_url.rstrip("/") + "/metrics", timeout=10) as r:
+        content_type = r.headers.get("Content-Type", "")
+        text = r.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name_labels, value = line.rsplit(" ", 1)
+        labels = frozenset()
+        if "{" in name_labels:
+            name, rest = name_labels.split("{", 1)
+            pairs = [p for p in rest.rstrip("}").split(",") if p]
+            labels = frozenset(tuple(p.split("=", 1)[0:1]) + (p.split("=", 1)[1].strip('"'),) for p in pairs)
+        else:
+            name = name_labels
+        samples[(name, labels)] = float(value)
+    return content_type, samples, text
+
+
+def metric(samples, name, **labels):
+    key = (name, frozenset(labels.items()))
+    check(key in samples, f"/metrics has no {name}{labels or ''}")
+    return samples[key]
+
+
+def promtool_check(text, where):
+    check(PROMTOOL and os.access(PROMTOOL, os.X_OK),
+          f"promtool not found ({PROMTOOL}): scripts/deps.sh installs it into /opt/cityledger-tools")
+    r = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, f"promtool check metrics refused {where}'s /metrics:\n{r.stdout}{r.stderr}")
+
+
+def scenario_metrics(cluster, base_port):
+    """GET /metrics on every node: promtool accepts it, and the values follow
+    what happens: anchors committed, commit latency observed, signatures
+    collected, a refused transaction counted with its reason, a lost peer."""
+    nodes = cluster.add_testnet("net", 4, base_port)
+    net = os.path.join(cluster.workdir, "net")
+    set_config_value(nodes[0].config_path, "log", "format", "json")
+    start_network(cluster, nodes, min_height=2)
+    cluster.wait_until("every node has 3 peers",
+                       lambda: all((cluster.status(n) or {}).get("peers") == 3 for n in nodes),
+                       PROGRESS_DEADLINE)
+
+    data = os.path.join(cluster.workdir, "data")
+    os.makedirs(data)
+    files = []
+    for i in range(3):
+        path = os.path.join(data, f"sensor{i}.csv")
+        with open(path, "w") as f:
+            f.write(f"t,value\n{i},{i * 7}\n")
+        files.append(path)
+    run_cli("--rpc", nodes[0].rpc_url, "anchor", "--key", os.path.join(net, "keys", "submitter.key"), "--wait",
+            *files, expect=0)
+    # The admin account may not anchor: the mempool refuses and counts it.
+    r = run_cli("--rpc", nodes[0].rpc_url, "anchor", "--key", os.path.join(net, "keys", "admin.key"), files[0])
+    check(r.returncode != 0 and "role this action needs" in r.stderr,
+          f"anchoring with the admin key: exit {r.returncode} {r.stderr}")
+    log(f"the admin may not anchor: {r.stderr.strip()}")
+    top = max_height(cluster, nodes)
+    cluster.wait_heights(nodes, top, PROGRESS_DEADLINE)
+
+    for node in nodes:
+        content_type, m, text = scrape(node)
+        check(content_type.startswith("text/plain; version=0.0.4"), f"{node.name}: Content-Type {content_type}")
+        promtool_check(text, node.name)
+        check(metric(m, "cityledger_height") >= top, f"{node.name}: height below {top}")
+        check(metric(m, "cityledger_validators") == 4, f"{node.name}: validators")
+        check(metric(m, "cityledger_peers_connected") == 3, f"{node.name}: peers")
+        check(metric(m, "cityledger_log_size") >= 3, f"{node.name}: log size")
+        check(metric(m, "cityledger_anchors_committed_total") >= 3, f"{node.name}: anchors committed")
+        check(metric(m, "cityledger_transactions_committed_total") >= 1, f"{node.name}: transactions")
+        check(metric(m, "cityledger_blocks_committed_total") >= top - 1, f"{node.name}: blocks")
+        # Every node had the transaction in its mempool (gossip) before its block.
+        check(metric(m, "cityledger_commit_latency_seconds_count") >= 1, f"{node.name}: commit latency")
+        check(metric(m, "cityledger_commit_latency_seconds_bucket", le="+Inf") ==
+              metric(m, "cityledger_commit_latency_seconds_count"), f"{node.name}: histogram +Inf bucket")
+        check(metric(m, "cityledger_height_duration_seconds_count") >= top - 1, f"{node.name}: height durations")
+        check(metric(m, "cityledger_checkpoint_signatures_collected_total") >= 3, f"{node.name}: signatures")
+        check(metric(m, "cityledger_p2p_messages_received_total", kind="vote") > 0, f"{node.name}: votes")
+        check(metric(m, "cityledger_p2p_messages_received_total", kind="proposal") > 0, f"{node.name}: proposals")
+        check(metric(m, "cityledger_rocksdb_size_bytes") > 0, f"{node.name}: rocksdb size")
+        check(metric(m, "cityledger_double_sign_refusals_total") == 0, f"{node.name}: double-sign refusals")
+        check(metric(m, "cityledger_equivocation_evidence_total") == 0, f"{node.name}: evidence")
+        check(metric(m, "cityledger_p2p_messages_dropped_total", stage="consensus", reason="bad_signature") == 0,
+              f"{node.name}: bad signatures")
+        check(metric(m, "cityledger_rpc_requests_total", method="status") >= 1, f"{node.name}: rpc requests")
+    _, m0, _ = scrape(nodes[0])
+    check(metric(m0, "cityledger_mempool_refused_total", source="rpc", reason="permission_denied") == 1,
+          "node0 did not count the admin's refused transaction")
+    log("/metrics of all 4 nodes pass promtool and match the network's state")
+
+    cluster.kill(nodes[3])
+    def lost_peer():
+        _, m, _ = scrape(nodes[0])
+        return metric(m, "cityledger_peers_connected") == 2 and \
+            metric(m, "cityledger_p2p_disconnects_total", reason="connection_lost") >= 1
+    cluster.wait_until("node0 reports 2 peers and a lost connection", lost_peer, PROGRESS_DEADLINE)
+    log("a killed peer shows in peers_connected and disconnects_total")
+    cluster.stop_all_checked()
+
+    # node0 logged JSON lines (log.format = "json"), refusals with their reason.
+    messages = []
+    for line in cluster.log_text(nodes[0]).splitlines():
+        # The harness's start markers, and main's own last words (plain by design).
+        if line.startswith("===== harness: ") or line.startswith("cityledgerd: "):
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise TestFailure(f"node0's log has a line that is not JSON: {line!r}")
+        check({"time", "level", "node", "msg"} <= set(record), f"JSON log line lacks fields: {line}")
+        messages.append(record["msg"])
+    refusals = [m for m in messages if "refused" in m and "role" in m]
+    check(refusals, "node0's log does not say why the admin's transaction was refused")
+    log(f"node0's {len(messages)} log lines are JSON; the refusal reads: {refusals[0]!r}")
+
+
 def bundle_height(bundle_bytes):
     body = json.loads(bundle_bytes)["checkpoint"]["body"]
     return next(line.split()[1] for line in body.splitlines() if line.startswith("height "))
@@ -575,6 +699,7 @@ SCENARIOS = {
     "cli": scenario_cli,
     "watch_fork": scenario_watch_fork,
     "agent_crash": scenario_agent_crash,
+    "metrics": scenario_metrics,
 }
 
 
@@ -583,12 +708,14 @@ def main():
     parser.add_argument("scenario", choices=sorted(SCENARIOS))
     parser.add_argument("--bin", required=True, help="path to cityledgerd")
     parser.add_argument("--cli", help="path to the cityledger CLI (scenario cli)")
+    parser.add_argument("--promtool", help="path to promtool (scenario metrics)")
     parser.add_argument("--base-port", type=int, required=True, help="first of 100 ports this run may use")
     parser.add_argument("--workdir", help="directory for homes and logs (emptied first); default: a temp dir")
     parser.add_argument("--keep", action="store_true", help="keep the work directory after a success")
     args = parser.parse_args()
-    global CLI_BINARY
+    global CLI_BINARY, PROMTOOL
     CLI_BINARY = os.path.abspath(args.cli) if args.cli else None
+    PROMTOOL = args.promtool
 
     if args.workdir:
         shutil.rmtree(args.workdir, ignore_errors=True)

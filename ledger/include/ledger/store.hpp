@@ -134,6 +134,11 @@ class Store {
   // not_found when no stored block holds the transaction.
   Result<TxLocation> find_tx(const Hash32& tx_hash) const;
 
+  // Bytes of every file in the store's directory (SST files, WAL, manifest):
+  // what the ledger takes on disk. Files that vanish while counting (a
+  // compaction) are skipped.
+  std::uint64_t disk_usage_bytes() const;
+
   struct Impl;
 
  private:

@@ -36,7 +36,10 @@ class Application {
 
   // Durably applies a committed block (one synced RocksDB batch), then updates
   // account state and the mempool. Only after this returns is it "committed".
-  Status commit(const pb::Block& block, const pb::CommitCertificate& certificate);
+  // `admitted_ms`, when given, receives the mempool admission times of the
+  // block's transactions this node held (for the commit latency metric).
+  Status commit(const pb::Block& block, const pb::CommitCertificate& certificate,
+                std::vector<std::uint64_t>* admitted_ms = nullptr);
 
   Hash32 previous_block_hash(std::uint64_t height) const;
   const consensus::ValidatorSet& validators() const { return validators_; }

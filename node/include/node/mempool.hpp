@@ -68,7 +68,9 @@ class Mempool {
   // wrong chain, bad entries), permission_denied (bad signature, unknown signer,
   // missing role), already_exists (duplicate, nonce reused/replayed),
   // unavailable (full).
-  Result<Hash32> add(const pb::Transaction& tx);
+  // `admitted_ms` is kept with the transaction and handed back by
+  // remove_committed (the node passes a monotonic clock; the mempool reads none).
+  Result<Hash32> add(const pb::Transaction& tx, std::uint64_t admitted_ms = 0);
 
   // Up to the limits, transactions in per-account nonce order, only runs of
   // consecutive nonces starting at each account's next nonce; accounts
@@ -76,8 +78,9 @@ class Mempool {
   std::vector<pb::Transaction> reap(std::size_t max_txs, std::size_t max_bytes) const;
 
   // The transactions of a committed block leave; queued transactions whose
-  // nonce is now below their account's next nonce are dropped too.
-  void remove_committed(const std::vector<Hash32>& tx_hashes);
+  // nonce is now below their account's next nonce are dropped too. Returns
+  // the admitted_ms of the committed transactions this mempool held.
+  std::vector<std::uint64_t> remove_committed(const std::vector<Hash32>& tx_hashes);
 
   bool contains(const Hash32& tx_hash) const;
   // The nonce after the account's last consecutive queued transaction, or
@@ -98,6 +101,7 @@ class Mempool {
     std::uint64_t nonce = 0;
     std::size_t size_bytes = 0;
     std::uint64_t arrival = 0;
+    std::uint64_t admitted_ms = 0;
   };
   void erase_locked(const Hash32& hash);
   Result<Hash32> refuse(Status status);

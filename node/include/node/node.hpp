@@ -27,7 +27,9 @@
 #include "node/chain_state.hpp"
 #include "node/checkpoints.hpp"
 #include "node/config.hpp"
+#include "node/logging.hpp"
 #include "node/mempool.hpp"
+#include "node/metrics.hpp"
 #include "node/p2p/transport.hpp"
 #include "node/sign_guard.hpp"
 #include "rpc/server.hpp"
@@ -72,6 +74,8 @@ class Node final : public p2p::TransportHandler {
   std::optional<pb::Checkpoint> checkpoint_at_height(std::uint64_t height) const;
   std::optional<pb::Checkpoint> latest_checkpoint() const;
   std::vector<pb::DuplicateVoteEvidence> evidence() const;
+  // GET /metrics: Prometheus text format (node/metrics.hpp).
+  std::string metrics_text() const;
   std::optional<AccountState> account(const crypto::PublicKey& key) const { return chain_->account(key); }
   std::uint64_t next_pending_nonce(const crypto::PublicKey& key, std::uint64_t next_nonce) const {
     return mempool_->next_pending_nonce(key, next_nonce);
@@ -100,6 +104,12 @@ class Node final : public p2p::TransportHandler {
   void handle_block_response(const pb::BlockResponse& response);
   void fatal(const Status& status);
   std::uint64_t now_ms() const;
+  static std::uint64_t steady_ms();
+  using DropCounts = decltype(consensus::Stats::dropped);
+  void log_drops(p2p::PeerIndex peer, const char* what, const DropCounts& before);
+  static std::string held_back_note(std::uint64_t held_back);
+  // Consensus strand: the core moves to the height after `height`.
+  void start_height_after(std::uint64_t height);
   // Any thread: writes checkpoints that became final or gained signatures.
   void store_final_checkpoints();
   void keep_block(const pb::Block& block);
@@ -133,6 +143,7 @@ class Node final : public p2p::TransportHandler {
   std::map<std::uint64_t, pb::CommittedBlock> catch_up_;  // fetched blocks waiting for their height
   std::optional<std::uint64_t> holding_height_;           // committed, waiting for work before moving on
   std::unique_ptr<boost::asio::steady_timer> heartbeat_;
+  std::uint64_t height_started_ms_ = 0;  // steady_ms() when the current height began
   std::uint64_t last_block_request_ms_ = 0;
 
   // Shared state (mutex_).
@@ -141,6 +152,9 @@ class Node final : public p2p::TransportHandler {
   std::multimap<Hash32, std::function<void(std::optional<std::uint64_t>)>> commit_waiters_;
   std::vector<pb::DuplicateVoteEvidence> evidence_;
   std::uint32_t round_ = 0;
+  consensus::Stats core_stats_;  // copied after each step of the core
+  NodeMetrics metrics_;          // thread-safe itself
+  LogThrottle log_throttle_;     // thread-safe itself
   bool stopped_ = false;
   Status exit_status_;
   std::condition_variable stopped_cv_;

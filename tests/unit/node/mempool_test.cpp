@@ -97,6 +97,19 @@ TEST_F(MempoolTest, ReplaysOfCommittedTransactionsAreRefused) {
   expect_refused(pool.add(tx), ErrorCode::already_exists, "replay");
 }
 
+TEST_F(MempoolTest, RemoveCommittedReturnsAdmissionTimesOfHeldTransactions) {
+  Mempool pool(chain, accounts);
+  auto tx1 = anchor_tx(submitter, 1);
+  auto tx2 = anchor_tx(submitter, 2);
+  ASSERT_TRUE(pool.add(tx1, 1000).ok());
+  ASSERT_TRUE(pool.add(tx2, 2500).ok());
+  accounts.accounts[submitter.public_key()].next_nonce = 3;
+  const Hash32 unknown = crypto::sha256(std::string("not in this mempool"));
+  const auto admitted = pool.remove_committed({proto::tx_hash(tx2), unknown, proto::tx_hash(tx1)});
+  EXPECT_EQ(admitted, (std::vector<std::uint64_t>{2500, 1000})) << "in block order, unknown ones skipped";
+  EXPECT_EQ(pool.size(), 0u);
+}
+
 TEST_F(MempoolTest, ReapsConsecutiveNoncesFairlyAcrossAccounts) {
   Mempool pool(chain, accounts);
   for (std::uint64_t n : {1, 2, 4}) ASSERT_TRUE(pool.add(anchor_tx(submitter, n)).ok());

@@ -129,5 +129,27 @@ TEST_F(TempDir, ConfigRoundTripAndUnknownKeys) {
   EXPECT_FALSE(NodeConfig::load(dir_).ok());
 }
 
+TEST_F(TempDir, ConfigTopLevelLogKeys) {
+  fs::create_directories(dir_);
+  std::ofstream(dir_ / "config.toml", std::ios::trunc)
+      << "log_format = \"json\"\nlog_level = \"debug\"\n[node]\nname = \"n1\"\n";
+  auto loaded = NodeConfig::load(dir_);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().to_string();
+  EXPECT_EQ(loaded->log_format, "json");
+  EXPECT_EQ(loaded->log_level, "debug");
+
+  std::ofstream(dir_ / "config.toml", std::ios::trunc)
+      << "log_format = \"json\"\n[log]\nformat = \"plain\"\n";
+  auto both = NodeConfig::load(dir_);
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.status().message().find("keep one"), std::string::npos) << both.status().message();
+  std::ofstream(dir_ / "config.toml", std::ios::trunc) << "log_format = \"yaml\"\n";
+  EXPECT_FALSE(NodeConfig::load(dir_).ok());
+  std::ofstream(dir_ / "config.toml", std::ios::trunc) << "log_format = 3\n";
+  EXPECT_FALSE(NodeConfig::load(dir_).ok());
+  std::ofstream(dir_ / "config.toml", std::ios::trunc) << "name = \"n1\"\n";
+  EXPECT_FALSE(NodeConfig::load(dir_).ok()) << "other top-level keys stay unknown";
+}
+
 }  // namespace
 }  // namespace cityledger::node
