@@ -16,6 +16,8 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # scripts
   curl jq procps python3
+  # tests/cluster/netns: namespaces, bridges and fault injection
+  iproute2 nftables
 )
 
 missing=()

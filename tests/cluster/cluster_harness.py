@@ -132,6 +132,7 @@ class Node:
         self.log_path = log_path
         self.proc = None
         self.expected_exit = False  # set when the test kills/stops it on purpose
+        self.wrapper = []  # command prefix, e.g. ["ip", "netns", "exec", NS] (tests/cluster/netns)
 
     @property
     def config_path(self):
@@ -177,7 +178,7 @@ class Cluster:
         log.write(f"===== harness: starting {node.name} at {time.strftime('%H:%M:%S')} =====\n".encode())
         log.flush()
         node.expected_exit = False
-        node.proc = subprocess.Popen([self.binary, "start", "--home", node.home],
+        node.proc = subprocess.Popen(node.wrapper + [self.binary, "start", "--home", node.home],
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                      preexec_fn=_die_with_parent)
         log.close()  # the child holds its own descriptor

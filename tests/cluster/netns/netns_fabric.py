@@ -1,0 +1,178 @@
+"""A network made for one test: a Linux bridge and one network namespace per
+validator, each with its own address, plus fault injection (nftables) inside
+the namespaces. Everything it creates carries the test's tag in its name and
+is removed by destroy(), on success, on failure, at exit and on SIGTERM;
+create() first removes leftovers with the same names from an earlier run that
+was killed with SIGKILL.
+
+    fabric = Fabric(tag="31700", count=4)
+    fabric.create()
+    fabric.exec_prefix(2)          # ["ip", "netns", "exec", "cln31700-2"]
+    fabric.partition([[0, 1, 2], [3]])
+    fabric.loss(20, nodes=[0, 1])
+    fabric.heal()
+    fabric.destroy()
+
+Faults live in an nftables table `inet clfault` in each namespace: a set of
+blocked peer addresses (partitions, both directions) and a chain for random
+loss (`numgen random`). Traffic to and from the host side of the bridge (the
+test's RPC calls) is never touched.
+
+Delay and jitter need `tc qdisc ... netem`, which needs the kernel's
+sch_netem; netem_available() says whether this kernel has it.
+"""
+
+import atexit
+import os
+import signal
+import subprocess
+
+_LIVE = []
+
+
+def run(*args, check=True, input=None):
+    r = subprocess.run(list(args), capture_output=True, text=True, input=input, timeout=60)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)}: exit {r.returncode}: {r.stderr.strip()}")
+    return r
+
+
+def usable():
+    """(True, "") when this process may create namespaces and nftables
+    tables; otherwise (False, why)."""
+    if os.geteuid() != 0:
+        return False, "not running as root"
+    for tool in ("ip", "nft"):
+        if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True).returncode != 0:
+            return False, f"{tool} is not installed (scripts/deps.sh installs iproute2 and nftables)"
+    probe = "clprobe%d" % (os.getpid() % 100000)
+    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if r.returncode != 0:
+        return False, "ip netns add failed: " + r.stderr.strip()
+    try:
+        r = subprocess.run(["ip", "netns", "exec", probe, "nft", "add", "table", "inet", "t"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            return False, "nftables does not work in a namespace: " + r.stderr.strip()
+    finally:
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    return True, ""
+
+
+def netem_available():
+    probe = "clnetem%d" % (os.getpid() % 100000)
+    if subprocess.run(["ip", "netns", "add", probe], capture_output=True).returncode != 0:
+        return False
+    try:
+        r = subprocess.run(["ip", "netns", "exec", probe, "tc", "qdisc", "add", "dev", "lo", "root", "netem",
+                            "delay", "1ms"], capture_output=True, text=True)
+        return r.returncode == 0
+    finally:
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+
+
+class Fabric:
+    def __init__(self, tag, count):
+        self.tag = str(tag)
+        self.count = count
+        # One /24 per tag, so tests running at once never share addresses.
+        third = (int(self.tag) // 100) % 250 if self.tag.isdigit() else abs(hash(self.tag)) % 250
+        self.subnet = f"10.213.{third}"
+        self.host_ip = f"{self.subnet}.1"
+        self.bridge = f"clbr{self.tag}"[:15]
+        self.namespaces = [f"cln{self.tag}-{i}" for i in range(count)]
+        self.ips = [f"{self.subnet}.{10 + i}" for i in range(count)]
+        self.veths = [f"clv{self.tag}x{i}"[:15] for i in range(count)]
+        self.created = False
+
+    # ---------------------------------------------------------------- life
+
+    def create(self):
+        self.destroy(quiet=True)  # leftovers of a SIGKILLed run
+        _LIVE.append(self)
+        self.created = True
+        run("ip", "link", "add", self.bridge, "type", "bridge")
+        run("ip", "addr", "add", f"{self.host_ip}/24", "dev", self.bridge)
+        run("ip", "link", "set", self.bridge, "up")
+        for ns, ip, veth in zip(self.namespaces, self.ips, self.veths):
+            run("ip", "netns", "add", ns)
+            run("ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+            run("ip", "link", "set", veth, "master", self.bridge)
+            run("ip", "link", "set", veth, "up")
+            run("ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", "eth0")
+            run("ip", "-n", ns, "link", "set", "eth0", "up")
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+            self.nft(ns, f"""
+table inet clfault {{
+  set blocked {{ type ipv4_addr; }}
+  chain loss {{ }}
+  chain input {{ type filter hook input priority 0; policy accept;
+    ip saddr @blocked drop
+  }}
+  chain output {{ type filter hook output priority 0; policy accept;
+    ip daddr @blocked drop
+    ip daddr != {self.host_ip} jump loss
+  }}
+}}
+""")
+
+    def destroy(self, quiet=False):
+        for ns in self.namespaces:
+            run("ip", "netns", "del", ns, check=False)  # takes its end of the veth pair, and so both
+        for veth in self.veths:
+            run("ip", "link", "del", veth, check=False)
+        run("ip", "link", "del", self.bridge, check=False)
+        if self in _LIVE:
+            _LIVE.remove(self)
+        self.created = False
+
+    def __enter__(self):
+        self.create()
+        return self
+
+    def __exit__(self, *exc):
+        self.destroy()
+
+    # ---------------------------------------------------------------- use
+
+    def exec_prefix(self, i):
+        return ["ip", "netns", "exec", self.namespaces[i]]
+
+    def nft(self, ns, script):
+        run("ip", "netns", "exec", ns, "nft", "-f", "-", input=script)
+
+    def partition(self, groups):
+        """Nodes in different groups cannot reach each other (both ways)."""
+        group_of = {i: g for g, members in enumerate(groups) for i in members}
+        for i, ns in enumerate(self.namespaces):
+            others = [self.ips[j] for j in range(self.count) if group_of.get(j) != group_of.get(i)]
+            script = "flush set inet clfault blocked\n"
+            if others:
+                script += "add element inet clfault blocked { " + ", ".join(others) + " }\n"
+            self.nft(ns, script)
+
+    def loss(self, percent, nodes=None):
+        """Drop `percent`% of the packets the nodes send to their peers."""
+        for i in (range(self.count) if nodes is None else nodes):
+            self.nft(self.namespaces[i], "flush chain inet clfault loss\n"
+                     f"add rule inet clfault loss numgen random mod 100 < {int(percent)} drop\n")
+
+    def heal(self):
+        for ns in self.namespaces:
+            self.nft(ns, "flush set inet clfault blocked\nflush chain inet clfault loss\n")
+
+
+def _destroy_all():
+    for fabric in list(_LIVE):
+        fabric.destroy()
+
+
+atexit.register(_destroy_all)
+
+
+def _on_term(signum, frame):
+    _destroy_all()
+    raise SystemExit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _on_term)
