@@ -7,6 +7,7 @@
 #include <condition_variable>
 
 #include "crypto/schnorr.hpp"
+#include "node/explorer.hpp"
 #include "node/rpc_service.hpp"
 #include "proto/codec.hpp"
 #include "proto/objects.hpp"
@@ -177,6 +178,7 @@ Status Node::start(std::size_t threads) {
   rpc_server_->add_get_route("/metrics", [this](std::string_view) {
     return rpc::HttpResponse{200, rpc::metrics_content_type, metrics_text()};
   });
+  rpc_server_->add_get_route("/explorer", explorer_response, explorer_headers());
   rpc_server_->set_readiness([this] {
     const auto s = status();
     if (s.peers == 0 && genesis_.validators.size() > 1) return rpc::Readiness{false, "no peers connected"};
