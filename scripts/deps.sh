@@ -16,6 +16,8 @@ packages=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # scripts
   curl jq procps python3
+  # the explorer's browser test (tests/browser): headless Chromium driven over WebDriver
+  chromium chromium-driver
 )
 
 missing=()
