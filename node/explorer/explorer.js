@@ -200,8 +200,10 @@ document.addEventListener("securitypolicyviolation", (e) =>
       el("td", {}, v.last_precommit_height
         ? `block ${v.last_precommit_height} · ${utc(v.last_precommit_time_unix_ms)}` : "none recently"),
       el("td", {}, v.last_checkpoint_height ? `block ${v.last_checkpoint_height}` : "none recently"),
-      el("td", { class: v.liveness >= 0.9 ? "ok" : v.liveness < 0.5 ? "bad" : "" },
-        `${Math.round(v.liveness * 100)}% (${v.checkpoints_signed}/${activity.checkpoints})`),
+      activity.checkpoints === 0
+        ? el("td", {}, "no final checkpoints here")
+        : el("td", { class: v.liveness >= 0.9 ? "ok" : v.liveness < 0.5 ? "bad" : "" },
+          `${Math.round(v.liveness * 100)}% (${v.checkpoints_signed}/${activity.checkpoints})`),
       el("td", {}, newest ? (signedNewest.has(v.pubkey) ? `yes (block ${newest.height})` : "no") : "…"))));
   }
 

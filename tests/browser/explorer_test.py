@@ -351,6 +351,11 @@ def run(cluster, args, workdir):
         check(len(results) == len(vectors) and not wrong_rows, f"BIP340 vectors failed in the page: {wrong_rows}")
         log(f"all {len(vectors)} BIP340 vectors pass in the page")
 
+        # Back to the node's bundle: verified again, and that is what the screenshot shows.
+        driver.execute("document.getElementById('verify-bundle').value = '';"
+                       "document.getElementById('verify-file').value = '';")
+        r = verify_in_page(driver, "#verify-file", good)
+        check(r["verdict"] == "verified", f"the anchored file, with the node's bundle again: {r}")
         driver.execute("window.scrollTo(0, 0);")
         driver.screenshot(args.screenshot)
         print(f"screenshot: {args.screenshot}", flush=True)
