@@ -356,6 +356,10 @@ const cityledger = (() => {
           : `the bundle is for chain ${JSON.stringify(bundle.chain_id)}, the genesis is ${genesis.chain_id}`)) {
         return result(false);
       }
+      if ("record" in bundle) {
+        step("record", false, "record-level proofs are not checked in the browser: use cityledger verify --record-line");
+        return result(false);
+      }
       if (!step("validator sets", Array.isArray(bundle.validator_sets) && bundle.validator_sets.length === 0,
         Array.isArray(bundle.validator_sets) && bundle.validator_sets.length === 0
           ? "genesis's validators are in charge"

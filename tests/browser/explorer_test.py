@@ -312,10 +312,12 @@ def run(cluster, args, workdir):
               b = copy(); b.chain_id = 'other-chain';
               await run('chain', b, fileHash);
               await run('wrong_file', copy(), '00'.repeat(32));
+              b = copy(); b.record = {leaf_data: '', index: 0, size: 1, path: []};
+              await run('record', b, fileHash);
               return cases;
             })();""", bundle, entry["content_hash"])
         expected = {"intact": True, "signature": False, "too_few": False, "entry_field": False,
-                    "leaf_index": False, "chain": False, "wrong_file": False}
+                    "leaf_index": False, "chain": False, "wrong_file": False, "record": False}
         for name, verified in expected.items():
             check(outcomes[name]["verified"] is verified, f"tampering case {name}: {outcomes[name]}")
         check("invalid BIP340" in outcomes["signature"]["reason"], f"signature case: {outcomes['signature']}")
