@@ -18,6 +18,8 @@ packages=(
   curl jq procps python3
   # tests/cluster/netns: namespaces, bridges and fault injection
   iproute2 nftables
+  # the explorer's browser test (tests/browser): headless Chromium driven over WebDriver
+  chromium chromium-driver
 )
 
 missing=()

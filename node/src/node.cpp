@@ -7,6 +7,7 @@
 #include <condition_variable>
 
 #include "crypto/schnorr.hpp"
+#include "node/explorer.hpp"
 #include "node/rpc_service.hpp"
 #include "proto/codec.hpp"
 #include "proto/objects.hpp"
@@ -92,6 +93,8 @@ Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
   CL_TRY(node->kept_blocks_->open());
   node->verifier_ = std::make_unique<consensus::Bip340Verifier>();
   node->checkpoints_ = std::make_unique<CheckpointCollector>(g.chain_id, node->validators_);
+  node->explorer_stats_ = std::make_unique<ExplorerStats>(g.validators.size());
+  CL_TRY(rebuild_explorer_stats(*node->store_, *node->explorer_stats_));
 
   consensus::Config cc;
   cc.chain_id = g.chain_id;
@@ -175,6 +178,7 @@ Status Node::start(std::size_t threads) {
   rpc_server_->add_get_route("/metrics", [this](std::string_view) {
     return rpc::HttpResponse{200, rpc::metrics_content_type, metrics_text()};
   });
+  rpc_server_->add_get_route("/explorer", explorer_response, explorer_headers());
   rpc_server_->set_readiness([this] {
     const auto s = status();
     if (s.peers == 0 && genesis_.validators.size() > 1) return rpc::Readiness{false, "no peers connected"};
@@ -330,6 +334,8 @@ void Node::on_commit(const consensus::Commit& commit) {
   spdlog::info("committed block {} ({} txs, log size {}) {}", height, commit.block.txs_size(), head.log.size,
                head.block_hash.hex().substr(0, 16));
   transport_->set_local_height(height);
+  explorer_stats_->record_block(height, commit.block.header().time_unix_ms(), head.log.size - log_size_before,
+                                commit.certificate);
   rpc_server_->publish("blocks", {{"height", height},
                                   {"hash", head.block_hash.hex()},
                                   {"tx_count", commit.block.txs_size()},
@@ -723,6 +729,11 @@ std::string Node::metrics_text() const {
     s.consensus = core_stats_;
   }
   return metrics_.render(s);
+}
+
+std::map<p2p::PeerIndex, std::uint64_t> Node::peer_heights() const {
+  std::lock_guard lock(mutex_);
+  return peer_heights_;
 }
 
 std::vector<pb::DuplicateVoteEvidence> Node::evidence() const {

@@ -1,6 +1,8 @@
 #include "node/rpc_service.hpp"
 
+#include <chrono>
 #include <future>
+#include <map>
 
 #include "audit/proof_bundle.hpp"
 #include "crypto/checkpoint.hpp"
@@ -20,6 +22,7 @@ namespace {
 const json hex32_schema = {{"type", "string"}, {"minLength", 64}, {"maxLength", 64}};
 const json height_schema = {{"type", "integer"}, {"minimum", 1}};
 const json index_schema = {{"type", "integer"}, {"minimum", 0}};
+constexpr std::size_t evidence_listed_max = 100;
 
 std::optional<Hash32> hash_param(const json& params, const char* name) {
   if (!params.contains(name) || !params[name].is_string()) return std::nullopt;
@@ -321,6 +324,129 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
         }
         return proof_bundle(node, index, u64_param(params, "tree_size"));
       });
+
+  // ---- for the explorer (docs/explorer.md)
+
+  d.add(
+      MethodSpec("get_genesis",
+                 "The genesis this node runs: chain id, validators (the trust root of proofs) and accounts"),
+      [&node](const json&) {
+        const auto& g = node.genesis();
+        json validators = json::array();
+        std::uint32_t i = 0;
+        for (const auto& v : g.validators) {
+          validators.push_back({{"index", i++},
+                                {"name", v.name},
+                                {"pubkey", v.pubkey.hex()},
+                                {"tls_pubkey", v.tls_pubkey.hex()},
+                                {"p2p", v.p2p}});
+        }
+        json accounts = json::array();
+        for (const auto& a : g.accounts) accounts.push_back({{"pubkey", a.pubkey.hex()}, {"roles", a.roles}});
+        return json{{"chain_id", g.chain_id}, {"genesis_time", g.genesis_time},
+                    {"hash", g.hash.hex()},   {"validators", validators},
+                    {"accounts", accounts},   {"quorum", crypto::checkpoint_quorum(g.validators.size())}};
+      });
+
+  d.add(MethodSpec("get_validator_activity",
+                   "Each validator's newest precommit in a commit certificate, the recent final checkpoints "
+                   "it signed (liveness), and whether this node is connected to it"),
+        [&node](const json&) {
+          const auto& genesis = node.genesis();
+          const std::size_t n = genesis.validators.size();
+          const auto& stats = node.explorer_stats();
+          const auto activity = stats.validators();
+          const auto peers = node.peer_heights();
+          const auto self = node.self_index();
+          // Liveness from checkpoint signatures: every validator signs every
+          // checkpoint and a final one keeps collecting them, whereas a commit
+          // certificate holds only the first 2f+1 precommits.
+          std::map<std::string, std::uint32_t> index_of;
+          for (std::uint32_t i = 0; i < n; ++i) index_of[genesis.validators[i].pubkey.hex()] = i;
+          std::vector<std::uint64_t> checkpoints_signed(n, 0), last_checkpoint(n, 0);
+          std::uint64_t checkpoints = 0;
+          const std::uint64_t head = node.status().height;
+          for (std::uint64_t h = head; h >= 1 && head - h < ExplorerStats::window_heights; --h) {
+            const auto cp = node.checkpoint_at_height(h);
+            if (!cp) continue;
+            ++checkpoints;
+            for (const auto& sig : cp->signatures()) {
+              const auto it = index_of.find(to_hex(as_bytes(sig.validator())));
+              if (it == index_of.end()) continue;
+              ++checkpoints_signed[it->second];
+              last_checkpoint[it->second] = std::max(last_checkpoint[it->second], h);
+            }
+          }
+          json out = json::array();
+          for (std::uint32_t i = 0; i < n; ++i) {
+            const auto& v = genesis.validators[i];
+            const auto& a = activity.at(i);
+            out.push_back(
+                {{"index", i},
+                 {"name", v.name},
+                 {"pubkey", v.pubkey.hex()},
+                 {"self", self == i},
+                 {"connected", self == i || peers.contains(i)},
+                 {"last_precommit_height", a.last_signed_height},
+                 {"last_precommit_time_unix_ms", a.last_signed_time_unix_ms},
+                 {"precommits_in_certificates", a.signed_in_window},
+                 {"last_checkpoint_height", last_checkpoint[i]},
+                 {"checkpoints_signed", checkpoints_signed[i]},
+                 {"liveness",
+                  checkpoints == 0 ? 0.0 : static_cast<double>(checkpoints_signed[i]) / checkpoints}});
+          }
+          return json{{"height", head},
+                      {"certificates", stats.window_size()},
+                      {"checkpoints", checkpoints},
+                      {"validators", out}};
+        });
+
+  d.add(MethodSpec("get_anchor_rate",
+                   "Anchored entries and blocks per minute over the last hour, oldest first"),
+        [&node](const json&) {
+          const std::uint64_t now_ms =
+              static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count());
+          json minutes = json::array();
+          for (const auto& m : node.explorer_stats().anchors_per_minute(now_ms)) {
+            minutes.push_back({{"minute_start_unix_ms", m.minute_start_unix_ms},
+                               {"anchors", m.anchors},
+                               {"blocks", m.blocks}});
+          }
+          return json{{"now_unix_ms", now_ms}, {"minute_ms", ExplorerStats::minute_ms}, {"minutes", minutes}};
+        });
+
+  d.add(MethodSpec("get_evidence",
+                   "Equivocation evidence this node saw: two different votes signed by one validator for "
+                   "one height, round and type (newest 100)"),
+        [&node](const json&) {
+          const auto all = node.evidence();
+          const std::size_t first = all.size() > evidence_listed_max ? all.size() - evidence_listed_max : 0;
+          json out = json::array();
+          auto vote_json = [](const pb::Vote& v) {
+            return json{{"block_id", to_hex(as_bytes(v.block_id()))},
+                        {"signature", to_hex(as_bytes(v.signature()))}};
+          };
+          for (std::size_t i = first; i < all.size(); ++i) {
+            const auto& e = all[i];
+            const auto& v = e.first();
+            json entry = {{"validator_index", v.validator_index()},
+                          {"height", v.height()},
+                          {"round", v.round()},
+                          {"type", v.type() == pb::VOTE_TYPE_PREVOTE     ? "prevote"
+                                   : v.type() == pb::VOTE_TYPE_PRECOMMIT ? "precommit"
+                                                                         : "unspecified"},
+                          {"first", vote_json(e.first())},
+                          {"second", vote_json(e.second())}};
+            if (v.validator_index() < node.genesis().validators.size()) {
+              entry["validator"] = node.genesis().validators[v.validator_index()].pubkey.hex();
+              entry["name"] = node.genesis().validators[v.validator_index()].name;
+            }
+            out.push_back(entry);
+          }
+          return json{{"count", all.size()}, {"evidence", out}};
+        });
 
   d.add(MethodSpec("get_consistency_proof", "RFC 9162 consistency proof between two tree sizes",
                    {ParamSpec("first", height_schema), ParamSpec("second", height_schema)}),

@@ -102,7 +102,12 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
   net::io_context& io_;
   std::shared_ptr<Dispatcher> dispatcher_;
   ServerConfig config_;
-  std::vector<std::pair<std::string, GetHandler>> routes_;
+  struct Route {
+    std::string prefix;
+    GetHandler handler;
+    HttpHeaders headers;
+  };
+  std::vector<Route> routes_;
   ReadinessCheck readiness_;
 
   net::strand<net::io_context::executor_type> accept_strand_;
@@ -150,13 +155,11 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
     }
   }
 
-  const GetHandler* find_route(std::string_view path) const {
-    const GetHandler* best = nullptr;
-    std::size_t best_length = 0;
-    for (const auto& [prefix, handler] : routes_) {
-      if (path.starts_with(prefix) && (best == nullptr || prefix.size() > best_length)) {
-        best = &handler;
-        best_length = prefix.size();
+  const Route* find_route(std::string_view path) const {
+    const Route* best = nullptr;
+    for (const auto& route : routes_) {
+      if (path.starts_with(route.prefix) && (best == nullptr || route.prefix.size() > best->prefix.size())) {
+        best = &route;
       }
     }
     return best;
@@ -514,7 +517,7 @@ class HttpSession : public Closable, public std::enable_shared_from_this<HttpSes
       return send(http::status::service_unavailable, "application/json",
                   json_text(json{{"ready", false}, {"reason", readiness.reason}}), keep_alive);
     }
-    const GetHandler* route = impl_->find_route(path);
+    const Impl::Route* route = impl_->find_route(path);
     if (route == nullptr) return send_simple(http::status::not_found, "not found\n", keep_alive);
     if (method != http::verb::get)
       return send_simple(http::status::method_not_allowed, "use GET\n", keep_alive, "GET");
@@ -522,14 +525,16 @@ class HttpSession : public Closable, public std::enable_shared_from_this<HttpSes
         [self = shared_from_this(), route, target = std::string(request.target()), keep_alive] {
           HttpResponse response;
           try {
-            response = (*route)(target);
+            response = route->handler(target);
           } catch (const std::exception& e) {
             spdlog::error("rpc: GET {} failed: {}", target, e.what());
             response = {500, "text/plain; charset=utf-8", "internal error\n"};
           }
-          net::post(self->executor_, [self, response = std::move(response), keep_alive]() mutable {
-            self->send(static_cast<http::status>(response.status), response.content_type,
-                       std::move(response.body), keep_alive);
+          net::post(self->executor_, [self, route, response = std::move(response), keep_alive]() mutable {
+            auto out = self->make_response(static_cast<http::status>(response.status), response.content_type,
+                                           std::move(response.body), keep_alive);
+            for (const auto& [name, value] : route->headers) out->set(beast_view(name), beast_view(value));
+            self->write(std::move(out));
           });
         });
   }
@@ -729,10 +734,10 @@ Server::Server(net::io_context& io, std::shared_ptr<Dispatcher> dispatcher, Serv
 
 Server::~Server() { stop(); }
 
-void Server::add_get_route(std::string path_prefix, GetHandler handler) {
+void Server::add_get_route(std::string path_prefix, GetHandler handler, HttpHeaders headers) {
   CL_CHECK(!impl_->started_.load());
   CL_CHECK(path_prefix.starts_with("/") && handler != nullptr);
-  impl_->routes_.emplace_back(std::move(path_prefix), std::move(handler));
+  impl_->routes_.push_back({std::move(path_prefix), std::move(handler), std::move(headers)});
 }
 
 void Server::set_readiness(ReadinessCheck check) {

@@ -27,6 +27,7 @@
 #include "node/chain_state.hpp"
 #include "node/checkpoints.hpp"
 #include "node/config.hpp"
+#include "node/explorer_stats.hpp"
 #include "node/logging.hpp"
 #include "node/mempool.hpp"
 #include "node/metrics.hpp"
@@ -84,6 +85,11 @@ class Node final : public p2p::TransportHandler {
   std::uint16_t rpc_port() const;
   const ledger::Store& store() const { return *store_; }
   const audit::Genesis& genesis() const { return genesis_; }
+  // For the explorer: anchors per minute and validators' recent precommits.
+  const ExplorerStats& explorer_stats() const { return *explorer_stats_; }
+  // Connected peers and the height each last announced; this node's own index.
+  std::map<p2p::PeerIndex, std::uint64_t> peer_heights() const;
+  std::optional<std::uint32_t> self_index() const { return self_index_; }
   boost::asio::io_context& io() { return io_; }
 
   // ---- p2p::TransportHandler (transport strand)
@@ -133,6 +139,7 @@ class Node final : public p2p::TransportHandler {
   std::unique_ptr<consensus::Bip340Verifier> verifier_;
   std::unique_ptr<consensus::Core> core_;
   std::unique_ptr<CheckpointCollector> checkpoints_;
+  std::unique_ptr<ExplorerStats> explorer_stats_;
   std::unique_ptr<p2p::Transport> transport_;
   // The RPC server has its own io_context: slow clients and waiting
   // submit_tx calls never hold up consensus.

@@ -29,6 +29,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/result.hpp"
@@ -48,6 +49,9 @@ struct HttpResponse {
 
 // Handles GET <prefix>...; receives the whole request target (path and query).
 using GetHandler = std::function<HttpResponse(std::string_view target)>;
+// Response headers (name, value) a route adds to every answer, e.g. a
+// Content-Security-Policy.
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
 struct Readiness {
   bool ready = true;
@@ -101,8 +105,9 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // GET requests whose path starts with path_prefix (longest prefix wins).
-  void add_get_route(std::string path_prefix, GetHandler handler);
+  // GET requests whose path starts with path_prefix (longest prefix wins);
+  // every answer of the route (also its errors) carries `headers`.
+  void add_get_route(std::string path_prefix, GetHandler handler, HttpHeaders headers = {});
   void set_readiness(ReadinessCheck check);
 
   // Binds, listens and starts accepting; seals the dispatcher. io_error when

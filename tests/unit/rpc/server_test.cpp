@@ -70,9 +70,11 @@ TEST(Server, ErrorsReachTheClientWithData) {
 
 TEST(Server, RawHttpSemantics) {
   TestServer server(ServerConfig{}, [](Dispatcher&, Server& s) {
-    s.add_get_route("/explorer", [](std::string_view target) {
-      return HttpResponse{200, "text/html", "<p>" + std::string(target) + "</p>"};
-    });
+    s.add_get_route("/explorer",
+                    [](std::string_view target) {
+                      return HttpResponse{200, "text/html", "<p>" + std::string(target) + "</p>"};
+                    },
+                    {{"X-Test", "yes"}});
     s.add_get_route("/explorer/fail",
                     [](std::string_view) -> HttpResponse { throw std::runtime_error("x"); });
   });
@@ -103,7 +105,10 @@ TEST(Server, RawHttpSemantics) {
   expect_status(http_get("/nothing-here"), 404);
   expect_status("POST /livez HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", 405);
   EXPECT_EQ(expect_status(http_get("/livez"), 200).body(), "ok\n");
-  EXPECT_EQ(expect_status(http_get("/explorer/block/5?x=1"), 200).body(), "<p>/explorer/block/5?x=1</p>");
+  auto page = expect_status(http_get("/explorer/block/5?x=1"), 200);
+  EXPECT_EQ(page.body(), "<p>/explorer/block/5?x=1</p>");
+  EXPECT_EQ(page["X-Test"], "yes");  // the route's own headers
+  EXPECT_EQ(page[http::field::content_type], "text/html");
   expect_status(http_get("/explorer/fail"), 500);
   expect_status("POST /explorer HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", 405);
   expect_status(http_get("/ws"), 426);

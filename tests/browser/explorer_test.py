@@ -1,0 +1,409 @@
+#!/usr/bin/env python3
+"""The explorer (GET /explorer) end to end in headless Chromium.
+
+    explorer_test.py --bin PATH/cityledgerd --cli PATH/cityledger --base-port P
+                     --vectors bip340-test-vectors.csv --screenshot OUT.png [--workdir DIR] [--keep]
+
+Starts a 4-validator network with the cluster harness (ports P .. P+99),
+anchors a file with the CLI, opens the explorer in Debian's `chromium` driven
+by `chromedriver` over the W3C WebDriver protocol (Python's urllib only), and
+checks: the security headers and content types; the page shows the current
+height; "verify a file" says VERIFIED for the anchored file and NOT VERIFIED
+(with the reason) for a wrong file and for a tampered proof bundle; the search
+finds the transaction by its hash; the page's BIP340 code gives the expected
+result for every BIP340 test vector; tampered bundles fail in the page's
+verifier. Saves a screenshot and prints its path.
+
+Fails (never skips) when chromium or chromedriver is missing: scripts/deps.sh
+installs them.
+"""
+
+import argparse
+import base64
+import csv
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
+from cluster_harness import Cluster, TestFailure, check  # noqa: E402
+
+CHROMIUM_CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+CHROMEDRIVER_CANDIDATES = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+# Deadlines are generous for the sanitizer build; a Release run takes ~20 s.
+START_DEADLINE = 120
+PAGE_DEADLINE = 60
+
+
+def log(message):
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def find_executable(candidates, name):
+    for path in candidates + [shutil.which(name) or ""]:
+        if path and os.access(path, os.X_OK):
+            return path
+    raise TestFailure(f"{name} is not installed: this test needs Debian's chromium and chromium-driver "
+                      f"(run ./scripts/deps.sh, or apt-get install chromium chromium-driver)")
+
+
+def free_port(port):
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+class WebDriver:
+    """The few W3C WebDriver commands this test needs, over chromedriver's HTTP."""
+
+    def __init__(self, chromedriver, chromium, port, workdir):
+        check(free_port(port), f"port {port} for chromedriver is in use")
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = os.path.join(workdir, "chromedriver.log")
+        self.proc = subprocess.Popen([chromedriver, f"--port={port}", f"--log-path={self.log_path}"],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        self.session = None
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if self._request("GET", "/status")["value"].get("ready"):
+                    break
+            except OSError:
+                pass
+            check(self.proc.poll() is None, f"chromedriver exited with code {self.proc.returncode}")
+            check(time.monotonic() < deadline, "chromedriver did not become ready within 30 s")
+            time.sleep(0.1)
+        profile = os.path.join(workdir, "chromium-profile")
+        caps = {"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--no-first-run", "--disable-extensions", "--window-size=1280,2400",
+                         f"--user-data-dir={profile}"],
+            },
+        }}}
+        self.session = self._request("POST", "/session", caps)["value"]["sessionId"]
+
+    def _request(self, method, path, body=None, timeout=60):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as e:
+            detail = e.read().decode(errors="replace")
+            raise TestFailure(f"WebDriver {method} {path}: HTTP {e.code}: {detail[:1000]}")
+
+    def command(self, method, path, body=None):
+        return self._request(method, f"/session/{self.session}{path}", body)["value"]
+
+    def get(self, url):
+        self.command("POST", "/url", {"url": url})
+
+    def execute(self, script, *args):
+        """Runs `script` as a function body in the page; a returned Promise is awaited."""
+        return self.command("POST", "/execute/sync", {"script": script, "args": list(args)})
+
+    def find(self, css):
+        found = self.command("POST", "/element", {"using": "css selector", "value": css})
+        return next(iter(found.values()))  # {"element-6066-…": id}, the W3C element reference
+
+    def send_keys(self, css, text):
+        self.command("POST", f"/element/{self.find(css)}/value", {"text": text})
+
+    def click(self, css):
+        self.command("POST", f"/element/{self.find(css)}/click", {})
+
+    def browser_log(self):
+        """The page's console messages (chromedriver's log extension)."""
+        return self.command("POST", "/se/log", {"type": "browser"})
+
+    def screenshot(self, path):
+        png = base64.b64decode(self.command("GET", "/screenshot"))
+        with open(path, "wb") as f:
+            f.write(png)
+
+    def close(self):
+        if self.session:
+            try:
+                self._request("DELETE", f"/session/{self.session}", timeout=20)
+            except (OSError, TestFailure):
+                pass
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def wait_for(what, predicate, timeout=PAGE_DEADLINE, interval=0.2):
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise TestFailure(f"timed out after {timeout} s waiting for: {what} (last: {last!r})")
+        time.sleep(interval)
+
+
+def http_get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+VERDICT_JS = """
+const v = document.getElementById('verify-verdict');
+return {verdict: v.dataset.verdict, text: v.textContent,
+        chain: [...document.querySelectorAll('#verify-chain li')].map(li => li.textContent)};"""
+RESET_VERDICT_JS = "document.getElementById('verify-verdict').dataset.verdict = 'reset';"
+
+
+def verify_in_page(driver, input_css, path):
+    """Chooses `path` in a file input and returns the verdict the page reaches."""
+    driver.execute(RESET_VERDICT_JS)
+    driver.send_keys(input_css, path)
+    return wait_for(f"a verdict after choosing {os.path.basename(path)}",
+                    lambda: (lambda r: r if r["verdict"] in ("verified", "failed") else False)(
+                        driver.execute(VERDICT_JS)))
+
+
+def run(cluster, args, workdir):
+    chromium = find_executable(CHROMIUM_CANDIDATES, "chromium")
+    chromedriver = find_executable(CHROMEDRIVER_CANDIDATES, "chromedriver")
+
+    nodes = cluster.add_testnet("net", 4, args.base_port)
+    net = os.path.join(workdir, "net")
+    for node in nodes:
+        cluster.start(node)
+    cluster.wait_heights(nodes, 2, START_DEADLINE)
+    rpc0 = nodes[0].rpc_url
+    log(f"network up: {cluster.heights(nodes)}")
+
+    # The security headers and content types, straight from the node.
+    status, headers, body = http_get(rpc0 + "/explorer")
+    check(status == 200 and headers.get("Content-Type", "").startswith("text/html"),
+          f"GET /explorer: {status} {headers.get('Content-Type')}")
+    csp = headers.get("Content-Security-Policy", "")
+    check("default-src 'none'" in csp and "script-src 'self'" in csp and "connect-src 'self'" in csp
+          and "unsafe" not in csp, f"weak or missing Content-Security-Policy: {csp!r}")
+    check(headers.get("X-Content-Type-Options") == "nosniff", f"no nosniff: {headers}")
+    for asset, kind in [("verify.js", "text/javascript"), ("explorer.js", "text/javascript"),
+                        ("explorer.css", "text/css"), ("", "text/html")]:
+        status, headers, _ = http_get(f"{rpc0}/explorer/{asset}")
+        check(status == 200 and headers.get("Content-Type", "").startswith(kind),
+              f"/explorer/{asset}: {status} {headers.get('Content-Type')}")
+    status, _, _ = http_get(rpc0 + "/explorer/nothing.js")
+    check(status == 404, f"/explorer/nothing.js answered {status}")
+
+    # Anchor a file and keep a wrong one.
+    data = os.path.join(workdir, "data")
+    os.makedirs(data)
+    other = os.path.join(data, "traffic-2026-11-29.csv")
+    with open(other, "w") as f:
+        f.write("time,sensor,vehicles\n2026-11-29T10:00:00Z,loop-3,41\n")
+    good = os.path.join(data, "air-quality-2026-11-29.csv")
+    wrong = os.path.join(data, "air-quality-2026-11-29-edited.csv")
+    rows = "".join(f"2026-11-29T10:{m:02d}:00Z,station-{m % 7},no2,{20 + m % 13}\n" for m in range(60))
+    with open(good, "w") as f:
+        f.write("time,station,pollutant,ugm3\n" + rows)
+    with open(wrong, "w") as f:
+        f.write("time,station,pollutant,ugm3\n" + rows.replace("no2,21", "no2,12"))
+    proofs = os.path.join(workdir, "proofs")
+    result = subprocess.run([args.cli, "--rpc", rpc0, "--json", "anchor", "--key",
+                             os.path.join(net, "keys", "submitter.key"), "--dataset", "air-quality",
+                             "--meta", "source=explorer_test", "--wait", "--proof-dir", proofs, other, good],
+                            capture_output=True, text=True, timeout=120)
+    check(result.returncode == 0, f"anchor failed ({result.returncode}): {result.stderr}")
+    anchored = json.loads(result.stdout)
+    entry = anchored["entries"][1]
+    check(entry["file"] == good, f"unexpected anchor output: {anchored}")
+    tx_hash = entry["tx_hash"]
+    log(f"anchored {os.path.basename(good)}: tx {tx_hash[:16]}…, block {entry['height']}, leaf {entry['leaf_index']}")
+
+    driver = WebDriver(chromedriver, chromium, args.base_port + 90, workdir)
+    try:
+        driver.get(rpc0 + "/explorer")
+        # The page shows the current height (it polls; the chain keeps growing).
+        target = cluster.height(nodes[0])
+        shown = wait_for(f"the page to show height >= {target}", lambda: (lambda h: h if h and int(h) >= target else False)(
+            driver.execute("return document.getElementById('height').dataset.height;")))
+        log(f"page shows height {shown} (node said {target})")
+        wait_for("4 validators listed", lambda: driver.execute(
+            "return document.querySelectorAll('#validators tbody tr').length;") == 4)
+        wait_for("blocks listed", lambda: driver.execute(
+            "return document.querySelectorAll('#blocks tbody tr').length;") > 0)
+        wait_for("the chart counting the anchor", lambda: int(driver.execute(
+            "return document.getElementById('chart').dataset.total || '0';")) >= 1)
+
+        # Verify the anchored file: hashed and checked in the browser.
+        r = verify_in_page(driver, "#verify-file", good)
+        check(r["verdict"] == "verified" and r["text"].startswith("VERIFIED"), f"the anchored file: {r}")
+        chain_text = "\n".join(r["chain"])
+        for step in ["leaf", "inclusion", "checkpoint", "signatures", "file"]:
+            check(f"✓ {step}" in chain_text, f"step {step} not shown as passed: {r['chain']}")
+        check(chain_text.count("✓ node") >= 3, f"fewer than 3 validator signatures shown valid: {r['chain']}")
+        log(f"anchored file: {r['text']}")
+
+        # A wrong file: not anchored, so not verified, with the reason.
+        r = verify_in_page(driver, "#verify-file", wrong)
+        check(r["verdict"] == "failed" and "not anchored" in r["text"], f"the wrong file: {r}")
+        log(f"wrong file: {r['text']}")
+
+        # A tampered bundle (one hash of the inclusion path changed) with the right file.
+        with open(os.path.join(proofs, os.path.basename(good) + ".proof.json")) as f:
+            bundle = json.load(f)
+        tampered = json.loads(json.dumps(bundle))
+        first = tampered["inclusion"]["path"][0] if tampered["inclusion"]["path"] else None
+        if first:
+            tampered["inclusion"]["path"][0] = ("0" if first[0] != "0" else "1") + first[1:]
+        else:  # a one-leaf log has no path: change the checkpoint's body instead
+            tampered["checkpoint"]["body"] = tampered["checkpoint"]["body"].replace("height", "height 1", 1)
+        tampered_path = os.path.join(workdir, "tampered.proof.json")
+        with open(tampered_path, "w") as f:
+            json.dump(tampered, f)
+        verify_in_page(driver, "#verify-bundle", tampered_path)
+        r = verify_in_page(driver, "#verify-file", good)
+        check(r["verdict"] == "failed" and ("checkpoint" in r["text"]), f"the tampered bundle: {r}")
+        log(f"tampered bundle: {r['text']}")
+
+        # More tampering through the page's verifier: each must fail for its reason.
+        outcomes = driver.execute("""
+            const [bundle, fileHash] = arguments;
+            const genesis = window.explorer.state.genesis;
+            const copy = () => JSON.parse(JSON.stringify(bundle));
+            const cases = {};
+            const run = async (name, b, h) => { const o = await cityledger.verifyBundle(b, genesis, h);
+                                                cases[name] = {verified: o.verified, reason: o.reason}; };
+            return (async () => {
+              await run('intact', copy(), fileHash);
+              let b = copy(); const s = b.checkpoint.signatures[0].signature;
+              b.checkpoint.signatures[0].signature = (s[0] === 'a' ? 'b' : 'a') + s.slice(1);
+              b.checkpoint.signatures = b.checkpoint.signatures.slice(0, 3);
+              await run('signature', b, fileHash);
+              b = copy(); b.checkpoint.signatures = b.checkpoint.signatures.slice(0, 2);
+              await run('too_few', b, fileHash);
+              b = copy(); b.entry.dataset_id = 'other';
+              await run('entry_field', b, fileHash);
+              b = copy(); b.leaf_index += 1;
+              await run('leaf_index', b, fileHash);
+              b = copy(); b.chain_id = 'other-chain';
+              await run('chain', b, fileHash);
+              await run('wrong_file', copy(), '00'.repeat(32));
+              b = copy(); b.record = {leaf_data: '', index: 0, size: 1, path: []};
+              await run('record', b, fileHash);
+              return cases;
+            })();""", bundle, entry["content_hash"])
+        expected = {"intact": True, "signature": False, "too_few": False, "entry_field": False,
+                    "leaf_index": False, "chain": False, "wrong_file": False, "record": False}
+        for name, verified in expected.items():
+            check(outcomes[name]["verified"] is verified, f"tampering case {name}: {outcomes[name]}")
+        check("invalid BIP340" in outcomes["signature"]["reason"], f"signature case: {outcomes['signature']}")
+        check("2 of 4" in outcomes["too_few"]["reason"], f"too_few case: {outcomes['too_few']}")
+        log("tampered bundles refused: " + "; ".join(f"{k}: {v['reason']}" for k, v in outcomes.items() if k != "intact"))
+
+        # Search by transaction hash.
+        driver.execute("document.getElementById('search').value = '';")
+        driver.send_keys("#search", tx_hash)
+        driver.click("#search-button")
+        r = wait_for("the search to find the transaction", lambda: (lambda r: r if r["kind"] == "tx" else False)(
+            driver.execute("const o = document.getElementById('search-result');"
+                           "return {kind: o.dataset.kind, text: o.textContent};")))
+        check(tx_hash in r["text"] and entry["content_hash"][:8] in r["text"], f"search result: {r['text'][:500]}")
+        log("search found the transaction by hash")
+
+        # The BIP340 test vectors through the page's own code.
+        with open(args.vectors, newline="") as f:
+            vectors = [row for row in csv.DictReader(f)]
+        check(len(vectors) >= 15, f"only {len(vectors)} BIP340 vectors in {args.vectors}")
+        results = driver.execute("""
+            const rows = arguments[0];
+            return (async () => {
+              const out = [];
+              for (const r of rows) {
+                const h = (s) => cityledger.hexToBytes(s.toLowerCase());
+                out.push(await cityledger.schnorrVerify(h(r[0]), h(r[1]), h(r[2])));
+              }
+              return out;
+            })();""", [[v["public key"], v["message"], v["signature"]] for v in vectors])
+        wrong_rows = [(v["index"], v["verification result"], got) for v, got in zip(vectors, results)
+                      if got != (v["verification result"] == "TRUE")]
+        check(len(results) == len(vectors) and not wrong_rows, f"BIP340 vectors failed in the page: {wrong_rows}")
+        log(f"all {len(vectors)} BIP340 vectors pass in the page")
+
+        # Back to the node's bundle: verified again, and that is what the screenshot shows.
+        driver.execute("document.getElementById('verify-bundle').value = '';"
+                       "document.getElementById('verify-file').value = '';")
+        r = verify_in_page(driver, "#verify-file", good)
+        check(r["verdict"] == "verified", f"the anchored file, with the node's bundle again: {r}")
+        driver.execute("window.scrollTo(0, 0);")
+        driver.screenshot(args.screenshot)
+        print(f"screenshot: {args.screenshot}", flush=True)
+        errors = driver.execute("return window.__errors || [];")
+        check(not errors, f"errors in the page: {errors}")
+        # Console errors, including a Content-Security-Policy refusal during parsing.
+        console = [m.get("message", "") for m in driver.browser_log() if m.get("level") == "SEVERE"]
+        check(not console, f"console errors in the page: {console}")
+    finally:
+        driver.close()
+    cluster.stop_all_checked()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bin", required=True)
+    parser.add_argument("--cli", required=True)
+    parser.add_argument("--base-port", type=int, required=True)
+    parser.add_argument("--vectors", required=True)
+    parser.add_argument("--screenshot", required=True)
+    parser.add_argument("--workdir")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    args.cli = os.path.abspath(args.cli)
+    if args.workdir:
+        shutil.rmtree(args.workdir, ignore_errors=True)
+        os.makedirs(args.workdir)
+        workdir = args.workdir
+    else:
+        workdir = tempfile.mkdtemp(prefix="explorer_test_")
+    started = time.monotonic()
+    with Cluster(os.path.abspath(args.bin), workdir) as cluster:
+        try:
+            run(cluster, args, workdir)
+        except Exception as e:
+            kind = "FAILED" if isinstance(e, TestFailure) else "ERROR"
+            print(f"\n{kind}: explorer: {e}\n", flush=True)
+            traceback.print_exc(file=sys.stdout)
+            print("\n" + cluster.log_tails(), flush=True)
+            print(f"\nwork directory kept: {workdir}", flush=True)
+            return 1
+    log(f"PASSED explorer in {time.monotonic() - started:.1f} s")
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
