@@ -108,6 +108,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   testnet_cmd->add_option("--chain-id", testnet.chain_id, "Chain id")->capture_default_str();
   testnet_cmd->add_flag("--json", testnet_json, "Print one JSON object describing the network");
+  node::TestnetAddresses testnet_addresses;
+  testnet_cmd
+      ->add_option("--hosts", testnet_addresses.hosts,
+                   "Comma-separated host of each validator, as the others dial it (default 127.0.0.1)")
+      ->delimiter(',');
+  testnet_cmd->add_option("--bind", testnet_addresses.bind,
+                          "IP address the nodes listen on (default 127.0.0.1, or 0.0.0.0 with --hosts)");
 
   std::filesystem::path start_home;
   std::string log_level, log_format;
@@ -141,7 +148,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*testnet_cmd) {
-    auto net = node::make_testnet(testnet);
+    auto net = node::make_testnet(testnet, testnet_addresses);
     if (!net) return fail(net.status());
     if (testnet_json) {
       std::cout << net->to_json() << "\n";
