@@ -14,6 +14,8 @@ packages=(
   prometheus-cpp-dev
   # sd_notify (Type=notify, watchdog) for the systemd unit
   libsystemd-dev
+  # packaging: the .deb (cpack -G DEB) and its shared-library Depends
+  dpkg-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # scripts
