@@ -7,7 +7,8 @@ init`, and checks what packaging/cityledgerd.service (Type=notify,
 WatchdogSec=) relies on:
 
 - READY=1 arrives, and at that moment the JSON-RPC port already answers
-  (the transport listens too: start() returns after both are bound);
+  `status` and `GET /livez` (the transport listens too: start() returns
+  after both are bound);
 - STATUS= lines report the height as it grows, and WATCHDOG=1 pings come at
   half the watchdog interval;
 - after SIGTERM, STOPPING=1 arrives and the node exits 0.
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
 from cluster_harness import (TestFailure, check, port_is_free, rpc_call,  # noqa: E402
@@ -110,6 +112,8 @@ def run(args, workdir):
         except OSError as e:
             raise TestFailure(f"READY=1 arrived but the RPC does not answer: {e}")
         check(status.get("chain_id") == "notify-test", f"status right after READY=1: {status}")
+        with urllib.request.urlopen(rpc_url + "/livez", timeout=5) as response:
+            check(response.status == 200, f"/livez right after READY=1: HTTP {response.status}")
         check(height_of(ready.get("STATUS")) is not None, f"READY=1 without a STATUS= line: {ready}")
         print(f"READY=1 after {time.monotonic() - started:.2f} s, RPC answered: height {status['height']}")
 
