@@ -12,6 +12,10 @@ packages=(
   # helpers preferred over hand-written code
   nlohmann-json3-dev libcli11-dev libtomlplusplus-dev libspdlog-dev libfmt-dev
   prometheus-cpp-dev
+  # sd_notify (Type=notify, watchdog) for the systemd unit
+  libsystemd-dev
+  # packaging: the .deb (cpack -G DEB) and its shared-library Depends
+  dpkg-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   # scripts

@@ -2,12 +2,14 @@
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
+#include <boost/asio/post.hpp>
 #include <iostream>
 #include <thread>
 
 #include "audit/genesis.hpp"
 #include "node/logging.hpp"
 #include "node/node.hpp"
+#include "node/service_notify.hpp"
 #include "node/setup.hpp"
 
 using namespace cityledger;
@@ -17,6 +19,16 @@ namespace {
 int fail(const Status& status) {
   std::cerr << "cityledgerd: " << status.to_string() << "\n";
   return 1;
+}
+
+// The STATUS= line systemctl status shows (docs/operations.md).
+std::string service_status(const node::Node& node, std::size_t peers_max) {
+  const auto s = node.status();
+  std::string line = "height " + std::to_string(s.height) + ", round " + std::to_string(s.consensus_round) +
+                     ", peers " + std::to_string(s.peers) + "/" + std::to_string(peers_max) + ", mempool " +
+                     std::to_string(s.mempool_txs);
+  if (s.syncing) line += ", catching up";
+  return line;
 }
 
 // Runs the node until SIGTERM/SIGINT. Signals are blocked in every thread and
@@ -37,19 +49,29 @@ int run_node(const std::filesystem::path& home, const std::string& log_level, co
   if (!log_format.empty()) config->log_format = log_format;
   if (Status s = node::setup_logging(config->log_level, config->log_format, config->name); !s.ok())
     return fail(s);
+  node::notify_status("opening " + home.string());
   auto node = node::Node::open(*config);
   if (!node) return fail(node.status());
   if (Status s = (*node)->start(threads); !s.ok()) return fail(s);
+  // start() returns with the RPC server bound and the transport listening.
+  const std::size_t peers_max = (*node)->genesis().validators.size() - 1;
+  node::notify_ready(service_status(**node, peers_max));
+  auto reporter = std::make_unique<node::ServiceReporter>(
+      [n = node->get(), peers_max] { return service_status(*n, peers_max); },
+      [n = node->get()](std::function<void()> done) { boost::asio::post(n->io(), std::move(done)); });
 
   std::thread signal_thread([&signals, n = node->get()] {
     int received = 0;
     sigwait(&signals, &received);
+    node::notify_stopping("stopping on signal " + std::to_string(received));
     n->stop();
   });
   Status result = (*node)->wait();
   // Wake the signal thread if the node stopped on its own.
   ::kill(::getpid(), SIGTERM);
   signal_thread.join();
+  reporter.reset();
+  node::notify_stopping(result.ok() ? "stopped" : "failed: " + result.to_string());
   node->reset();
   if (!result.ok()) return fail(result);
   std::cerr << "cityledgerd: stopped cleanly\n";
@@ -86,6 +108,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   testnet_cmd->add_option("--chain-id", testnet.chain_id, "Chain id")->capture_default_str();
   testnet_cmd->add_flag("--json", testnet_json, "Print one JSON object describing the network");
+  node::TestnetAddresses testnet_addresses;
+  testnet_cmd
+      ->add_option("--hosts", testnet_addresses.hosts,
+                   "Comma-separated host of each validator, as the others dial it (default 127.0.0.1)")
+      ->delimiter(',');
+  testnet_cmd->add_option("--bind", testnet_addresses.bind,
+                          "IP address the nodes listen on (default 127.0.0.1, or 0.0.0.0 with --hosts)");
 
   std::filesystem::path start_home;
   std::string log_level, log_format;
@@ -119,7 +148,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*testnet_cmd) {
-    auto net = node::make_testnet(testnet);
+    auto net = node::make_testnet(testnet, testnet_addresses);
     if (!net) return fail(net.status());
     if (testnet_json) {
       std::cout << net->to_json() << "\n";

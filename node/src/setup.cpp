@@ -1,5 +1,7 @@
 #include "node/setup.hpp"
 
+#include <arpa/inet.h>
+
 #include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -47,6 +49,34 @@ Result<crypto::PublicKey> new_key_file(const fs::path& path) {
   return key->public_key();
 }
 
+// A DNS name or an IPv4 address (letters, digits, '.', '-'), or a bracketed
+// IPv6 address: what may stand before ":port" in genesis.json.
+bool valid_host(const std::string& host) {
+  if (host.empty() || host.size() > 253) return false;
+  if (host.front() == '[') {
+    if (host.back() != ']') return false;
+    const std::string inside = host.substr(1, host.size() - 2);
+    in6_addr unused{};
+    return ::inet_pton(AF_INET6, inside.c_str(), &unused) == 1;
+  }
+  if (host.front() == '-' || host.front() == '.') return false;
+  for (const char c : host) {
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// The listen address for `bind` and a port: the node binds IP addresses only.
+Result<std::string> listen_address(const std::string& bind, std::uint32_t port) {
+  in_addr v4{};
+  if (::inet_pton(AF_INET, bind.c_str(), &v4) == 1) return bind + ":" + std::to_string(port);
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, bind.c_str(), &v6) == 1) return "[" + bind + "]:" + std::to_string(port);
+  return error(ErrorCode::invalid_argument, "--bind '" + bind + "' is not an IPv4 or IPv6 address");
+}
+
 }  // namespace
 
 Result<audit::GenesisValidator> init_home(const InitOptions& options) {
@@ -77,11 +107,23 @@ Result<audit::GenesisValidator> init_home(const InitOptions& options) {
   return v;
 }
 
-Result<Testnet> make_testnet(const TestnetOptions& options) {
+Result<Testnet> make_testnet(const TestnetOptions& options, const TestnetAddresses& addresses) {
   CL_TRY(audit::validate_chain_id(options.chain_id));
   if (options.validators < 1 || options.validators > 64) {
     return error(ErrorCode::invalid_argument, "--validators must be between 1 and 64");
   }
+  if (!addresses.hosts.empty() && addresses.hosts.size() != options.validators) {
+    return error(ErrorCode::invalid_argument, "--hosts names " + std::to_string(addresses.hosts.size()) +
+                                                  " hosts for " + std::to_string(options.validators) +
+                                                  " validators");
+  }
+  for (const auto& host : addresses.hosts) {
+    if (!valid_host(host))
+      return error(ErrorCode::invalid_argument, "--hosts: '" + host + "' is not a host name");
+  }
+  const std::string bind =
+      !addresses.bind.empty() ? addresses.bind : (addresses.hosts.empty() ? "127.0.0.1" : "0.0.0.0");
+  CL_TRY(listen_address(bind, 0).status());
   if (static_cast<std::uint32_t>(options.base_port) + 10 * options.validators > 65535 ||
       options.base_port < 1024) {
     return error(ErrorCode::invalid_argument, "--base-port leaves no room for the ports (1024..65535)");
@@ -105,13 +147,16 @@ Result<Testnet> make_testnet(const TestnetOptions& options) {
     init.home = dir / ("node" + std::to_string(i));
     init.chain_id = options.chain_id;
     init.name = "node" + std::to_string(i);
-    init.p2p_listen = "127.0.0.1:" + std::to_string(p2p_port);
-    init.rpc_listen = "127.0.0.1:" + std::to_string(rpc_port);
+    init.p2p_listen = *listen_address(bind, p2p_port);
+    init.rpc_listen = *listen_address(bind, rpc_port);
     auto validator = init_home(init);
     if (!validator) return validator.status();
+    // What the others dial; a node listening on 0.0.0.0 is not reached there.
+    const std::string host = addresses.hosts.empty() ? "127.0.0.1" : addresses.hosts[i];
+    validator->p2p = host + ":" + std::to_string(p2p_port);
     genesis.validators.push_back(*validator);
     genesis.accounts.push_back({validator->pubkey, {audit::role_validator}});
-    net.nodes.push_back({init.home, "http://" + init.rpc_listen, init.p2p_listen});
+    net.nodes.push_back({init.home, "http://" + host + ":" + std::to_string(rpc_port), validator->p2p});
   }
   CL_TRY(make_private_dir(dir / "keys"));
   net.submitter_key = dir / "keys" / "submitter.key";

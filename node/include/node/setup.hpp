@@ -34,8 +34,8 @@ struct TestnetOptions {
 
 struct TestnetNode {
   std::filesystem::path home;
-  std::string rpc;  // http://127.0.0.1:PORT
-  std::string p2p;  // 127.0.0.1:PORT
+  std::string rpc;  // http://HOST:PORT (HOST 127.0.0.1 unless TestnetAddresses::hosts)
+  std::string p2p;  // HOST:PORT, as in genesis.json
 };
 
 struct Testnet {
@@ -48,8 +48,19 @@ struct Testnet {
   std::string to_json() const;  // the --json contract of `cityledgerd testnet`
 };
 
+// Where the nodes of a testnet run, for networks beyond one machine's loopback
+// (docker-compose.yml: one container per validator, named node0..node3).
+struct TestnetAddresses {
+  // One host name or IP per validator: genesis.json's `p2p` (what the other
+  // validators dial) and the testnet's RPC URLs. Empty: 127.0.0.1 for all.
+  std::vector<std::string> hosts;
+  // The IP address every node listens on (p2p and RPC), e.g. 0.0.0.0 in a
+  // container. Empty: 127.0.0.1 without `hosts`, 0.0.0.0 with them.
+  std::string bind;
+};
+
 // Ports: node i listens for peers on base_port + 10*i and for RPC on base_port + 10*i + 1.
-Result<Testnet> make_testnet(const TestnetOptions& options);
+Result<Testnet> make_testnet(const TestnetOptions& options, const TestnetAddresses& addresses = {});
 
 // Current UTC time as RFC 3339 ("2026-11-28T13:00:00Z").
 std::string utc_now_rfc3339();

@@ -92,6 +92,64 @@ TEST_F(TempDir, TestnetCreatesAConsistentNetwork) {
   EXPECT_EQ(read(net->genesis), before);
 }
 
+// docker-compose.yml's network: containers named node0..node3 that listen on
+// 0.0.0.0 and dial each other by name.
+TEST_F(TempDir, TestnetWithHostsAndBind) {
+  auto net = make_testnet({dir_, "city-test", 4, 26600}, {{"node0", "node1", "node2", "node3"}, "0.0.0.0"});
+  ASSERT_TRUE(net.ok()) << net.status().to_string();
+  auto genesis = audit::Genesis::load(net->genesis);
+  ASSERT_TRUE(genesis.ok()) << genesis.status().to_string();
+  for (std::size_t i = 0; i < 4; ++i) {
+    const std::string host = "node" + std::to_string(i);
+    EXPECT_EQ(genesis->validators[i].p2p, host + ":" + std::to_string(26600 + 10 * i));
+    auto config = NodeConfig::load(net->nodes[i].home);
+    ASSERT_TRUE(config.ok()) << config.status().to_string();
+    EXPECT_EQ(config->p2p_listen, "0.0.0.0:" + std::to_string(26600 + 10 * i));
+    EXPECT_EQ(config->rpc_listen, "0.0.0.0:" + std::to_string(26600 + 10 * i + 1));
+    EXPECT_EQ(net->nodes[i].rpc, "http://" + host + ":" + std::to_string(26600 + 10 * i + 1));
+    EXPECT_EQ(net->nodes[i].p2p, genesis->validators[i].p2p);
+  }
+}
+
+TEST_F(TempDir, TestnetHostsDefaultToAllInterfacesAndIpv6IsBracketed) {
+  auto net = make_testnet({dir_ / "a", "city-test", 2, 26600}, {{"10.0.0.1", "[fd00::2]"}, ""});
+  ASSERT_TRUE(net.ok()) << net.status().to_string();
+  auto genesis = audit::Genesis::load(net->genesis);
+  ASSERT_TRUE(genesis.ok()) << genesis.status().to_string();
+  EXPECT_EQ(genesis->validators[1].p2p, "[fd00::2]:26610");
+  auto config = NodeConfig::load(net->nodes[1].home);
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->p2p_listen, "0.0.0.0:26610");
+
+  auto v6 = make_testnet({dir_ / "b", "city-test", 1, 26600}, {{}, "::"});
+  ASSERT_TRUE(v6.ok()) << v6.status().to_string();
+  auto v6_config = NodeConfig::load(v6->nodes[0].home);
+  ASSERT_TRUE(v6_config.ok());
+  EXPECT_EQ(v6_config->rpc_listen, "[::]:26601");
+}
+
+TEST_F(TempDir, TestnetRefusesBadHostsAndBind) {
+  // Wrong count, a port in a host, a comma, a name for --bind: each refused
+  // before anything is written.
+  const std::vector<TestnetAddresses> bad = {
+      {{"node0", "node1"}, ""},
+      {{"node0", "node1:1", "node2"}, ""},
+      {{"node0", "", "node2"}, ""},
+      {{"node0", "no de1", "node2"}, ""},
+      {{"node0", "node1", "node2"}, "node0"},
+      {{}, "localhost"},
+  };
+  for (std::size_t i = 0; i < bad.size(); ++i) {
+    const auto dir = dir_ / std::to_string(i);
+    auto net = make_testnet({dir, "city-test", 3, 26600}, bad[i]);
+    EXPECT_FALSE(net.ok()) << "case " << i;
+    if (!net.ok()) {
+      EXPECT_EQ(net.status().code(), ErrorCode::invalid_argument) << "case " << i;
+    }
+    EXPECT_FALSE(fs::exists(dir)) << "case " << i << " wrote " << dir;
+  }
+}
+
 TEST_F(TempDir, InitRefusesToReplaceAKey) {
   InitOptions init{dir_, "city-test", "v0", "127.0.0.1:1", "127.0.0.1:2"};
   ASSERT_TRUE(init_home(init).ok());
