@@ -240,6 +240,18 @@ def verify_anchors(cluster, nodes, anchorer, genesis):
     return lost
 
 
+def fill_disk(path):
+    """Writes zeros to `path` until the file system says it is full."""
+    with open(path, "wb") as f:
+        chunk = b"\0" * (1 << 20)
+        try:
+            while True:
+                f.write(chunk)
+                f.flush()
+        except OSError:
+            pass
+
+
 def ctx_genesis_path(nodes):
     """Genesis as the auditor has it: the file every home holds."""
     return os.path.join(nodes[0].home, "genesis.json")
@@ -325,14 +337,7 @@ def scenario_full_disk(ctx):
     victim = nodes[3]
     victim.expected_exit = True  # it must stop; checked below
     filler = os.path.join(mount, "filler")
-    with open(filler, "wb") as f:
-        chunk = b"\0" * (1 << 20)
-        try:
-            while True:
-                f.write(chunk)
-                f.flush()
-        except OSError:
-            pass
+    fill_disk(filler)
     log(f"filled {mount} ({os.path.getsize(filler) >> 20} MiB of filler)")
     cluster.wait_until(f"{victim.name} stops on the full disk", lambda: not victim.running(), PROGRESS_DEADLINE)
     code = victim.proc.returncode

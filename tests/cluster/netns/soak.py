@@ -74,17 +74,6 @@ class StallWatch(threading.Thread):
         return max(self.longest, time.monotonic() - self.since)
 
 
-def fill(path):
-    with open(path, "wb") as f:
-        chunk = b"\0" * (1 << 20)
-        try:
-            while True:
-                f.write(chunk)
-                f.flush()
-        except OSError:
-            pass
-
-
 def soak(cluster, fabric, nodes, genesis, key, cli, minutes, rng, mount):
     counts = {k: 0 for k in FAULTS}
     recoveries = []
@@ -124,7 +113,7 @@ def soak(cluster, fabric, nodes, genesis, key, cli, minutes, rng, mount):
         elif kind == "full_disk":
             victim.expected_exit = True
             filler = os.path.join(mount, "filler")
-            fill(filler)
+            nt.fill_disk(filler)
             cluster.wait_until(f"{victim.name} stops on the full disk", lambda: not victim.running(),
                                nt.PROGRESS_DEADLINE)
             text = cluster.log_text(victim)
