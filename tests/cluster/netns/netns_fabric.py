@@ -18,14 +18,18 @@ blocked peer addresses (partitions, both directions) and a chain for random
 loss (`numgen random`). Traffic to and from the host side of the bridge (the
 test's RPC calls) is never touched.
 
-Delay and jitter need `tc qdisc ... netem`, which needs the kernel's
-sch_netem; netem_available() says whether this kernel has it.
+Delay and jitter: `tc qdisc ... netem` needs the kernel's sch_netem, which
+this project's CI machines lack (netem_available() tells), so latency is
+injected by a relay in each namespace instead (start_delay(), delay();
+delay_proxy.py): nftables DNAT sends every peer connection through it.
 """
 
 import atexit
+import json
 import os
 import signal
 import subprocess
+import sys
 
 _LIVE = []
 
@@ -84,6 +88,8 @@ class Fabric:
         self.ips = [f"{self.subnet}.{10 + i}" for i in range(count)]
         self.veths = [f"clv{self.tag}x{i}"[:15] for i in range(count)]
         self.created = False
+        self.proxies = []
+        self.control_path = None
 
     # ---------------------------------------------------------------- life
 
@@ -116,7 +122,48 @@ table inet clfault {{
 }}
 """)
 
+    def start_delay(self, p2p_ports, control_path):
+        """Puts a delay relay (delay_proxy.py) in front of every peer
+        connection: in namespace i, connections to peer j's p2p address are
+        DNATed to a relay at ips[i]:p2p_ports[j]+5, which forwards them
+        with the latency set by delay(). Call before the nodes start: only
+        new connections pass through a relay."""
+        self.control_path = control_path
+        self.delay(0, 0)
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "delay_proxy.py")
+        for i, ns in enumerate(self.namespaces):
+            maps = [f"{self.ips[i]}:{p2p_ports[j] + 5}={self.ips[j]}:{p2p_ports[j]}"
+                    for j in range(self.count) if j != i]
+            proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, script, "--control", control_path]
+                                    + maps, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True)
+            self.proxies.append(proc)
+            line = proc.stdout.readline()
+            if "ready" not in line:
+                raise RuntimeError(f"delay relay in {ns} did not start: {line}{proc.stdout.read()}")
+            rules = "\n".join(f"    meta mark != 0x77 ip daddr {self.ips[j]} tcp dport {p2p_ports[j]} "
+                              f"dnat to {self.ips[i]}:{p2p_ports[j] + 5}"
+                              for j in range(self.count) if j != i)
+            self.nft(ns, f"""
+table ip clnat {{
+  chain output {{ type nat hook output priority -100; policy accept;
+{rules}
+  }}
+}}
+""")
+
+    def delay(self, delay_ms, jitter_ms):
+        """Latency (with jitter) on every peer connection; needs start_delay()."""
+        tmp = self.control_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"delay_ms": delay_ms, "jitter_ms": jitter_ms}, f)
+        os.replace(tmp, self.control_path)
+
     def destroy(self, quiet=False):
+        for proc in self.proxies:
+            proc.kill()
+            proc.wait(timeout=30)
+        self.proxies = []
         for ns in self.namespaces:
             run("ip", "netns", "del", ns, check=False)  # takes its end of the veth pair, and so both
         for veth in self.veths:
@@ -160,6 +207,8 @@ table inet clfault {{
     def heal(self):
         for ns in self.namespaces:
             self.nft(ns, "flush set inet clfault blocked\nflush chain inet clfault loss\n")
+        if self.control_path:
+            self.delay(0, 0)
 
 
 def _destroy_all():

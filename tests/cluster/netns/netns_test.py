@@ -32,6 +32,7 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.request
 
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -355,7 +356,40 @@ def scenario_full_disk(ctx):
     return time.monotonic()
 
 
+def mean_height_seconds(cluster, node, seconds):
+    """Mean of cityledger_height_duration_seconds over the next `seconds`."""
+    def read():
+        text = urllib.request.urlopen(node.rpc_url + "/metrics", timeout=10).read().decode()
+        values = {}
+        for line in text.splitlines():
+            for name in ("cityledger_height_duration_seconds_sum", "cityledger_height_duration_seconds_count"):
+                if line.startswith(name + " "):
+                    values[name] = float(line.split()[1])
+        return values["cityledger_height_duration_seconds_sum"], values["cityledger_height_duration_seconds_count"]
+    s0, c0 = read()
+    time.sleep(seconds)
+    s1, c1 = read()
+    check(c1 > c0, f"{node.name} committed nothing in {seconds} s")
+    return (s1 - s0) / (c1 - c0)
+
+
+def scenario_delay(ctx):
+    """100 ms ± 50 ms on every peer connection, each way: commits continue,
+    each height takes longer (at least three message hops of >= 50 ms)."""
+    cluster, fabric, nodes = ctx["cluster"], ctx["fabric"], ctx["nodes"]
+    before = mean_height_seconds(cluster, nodes[0], 4)
+    fabric.delay(100, 50)
+    log("100 ms ± 50 ms latency on every peer connection")
+    wait_progress(cluster, nodes, 3, PROGRESS_DEADLINE, "with latency")
+    during = mean_height_seconds(cluster, nodes[0], 6)
+    log(f"mean height time {before * 1000:.0f} ms before, {during * 1000:.0f} ms with the latency")
+    check(during >= before + 0.1, "the injected latency did not slow consensus down: is the relay in the path?")
+    fabric.heal()
+    return time.monotonic()
+
+
 SCENARIOS = {
+    "delay": scenario_delay,
     "partition_minority": scenario_partition_minority,
     "partition_majority": scenario_partition_majority,
     "loss": scenario_loss,
@@ -382,6 +416,8 @@ def run_scenario(name, binary, cli, base_port, workdir):
                 os.makedirs(mount, exist_ok=True)
                 netns_fabric.run("mount", "-t", "tmpfs", "-o", "size=96m", "cl-full-disk", mount)
                 ctx["tmpfs"] = mount
+            if name == "delay":
+                fabric.start_delay([base_port + 10 * i for i in range(4)], os.path.join(workdir, "delay.json"))
             for node in nodes:
                 cluster.start(node)
             cluster.wait_heights(nodes, 2, START_DEADLINE)

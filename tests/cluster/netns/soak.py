@@ -5,7 +5,7 @@ namespaces, with continuous anchoring, for a given number of minutes.
     soak.py --minutes M --bin PATH/cityledgerd --cli PATH/cityledger --base-port P [--seed S] [--json]
 
 Faults (netns_fabric.py, netns_test.py): a minority partition, a majority
-partition (2 | 2), packet loss, SIGKILL and restart, SIGSTOP and SIGCONT, a
+partition (2 | 2), packet loss, latency with jitter, SIGKILL and restart, SIGSTOP and SIGCONT, a
 full data disk (node 3's data directory is a tmpfs) — one at a time, each
 held for 2–8 s, then healed; between faults the network gets a few seconds.
 Never more than f = 1 validator is down at once, except in the 2 | 2
@@ -39,7 +39,7 @@ import netns_fabric  # noqa: E402
 import netns_test as nt  # noqa: E402
 from cluster_harness import Cluster, TestFailure  # noqa: E402
 
-FAULTS = ["partition_minority", "partition_majority", "loss", "kill", "pause", "full_disk"]
+FAULTS = ["partition_minority", "partition_majority", "loss", "delay", "kill", "pause", "full_disk"]
 
 
 class StallWatch(threading.Thread):
@@ -89,7 +89,7 @@ def soak(cluster, fabric, nodes, genesis, key, cli, minutes, rng, mount):
         victim = nodes[3] if kind == "full_disk" else nodes[rng.randrange(4)]  # node 3's data is the tmpfs
         counts[kind] += 1
         nt.log(f"fault {sum(counts.values())}: {kind}" +
-               ("" if kind in ("partition_majority", "loss") else f" on {victim.name}") + f" for {hold:.1f} s")
+               ("" if kind in ("partition_majority", "loss", "delay") else f" on {victim.name}") + f" for {hold:.1f} s")
         if kind == "partition_minority":
             fabric.partition([[n for n in range(4) if nodes[n] is not victim], [nodes.index(victim)]])
             time.sleep(hold)
@@ -100,6 +100,10 @@ def soak(cluster, fabric, nodes, genesis, key, cli, minutes, rng, mount):
             fabric.heal()
         elif kind == "loss":
             fabric.loss(rng.choice([5, 10, 20, 30]))
+            time.sleep(hold)
+            fabric.heal()
+        elif kind == "delay":
+            fabric.delay(rng.choice([20, 50, 100, 200]), rng.choice([0, 10, 50]))
             time.sleep(hold)
             fabric.heal()
         elif kind == "kill":
@@ -187,6 +191,7 @@ def main():
             mount = os.path.join(nodes[3].home, "data")
             os.makedirs(mount, exist_ok=True)
             netns_fabric.run("mount", "-t", "tmpfs", "-o", "size=96m", "cl-soak-disk", mount)
+            fabric.start_delay([args.base_port + 10 * i for i in range(4)], os.path.join(workdir, "delay.json"))
             for node in nodes:
                 cluster.start(node)
             cluster.wait_heights(nodes, 2, nt.START_DEADLINE)
