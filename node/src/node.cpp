@@ -264,7 +264,9 @@ void Node::execute(std::vector<consensus::Output> outputs) {
   for (auto& output : outputs) {
     std::visit(
         overloaded{
-            [&](consensus::Broadcast& b) { transport_->broadcast(b.envelope); },
+            [&](consensus::Broadcast& b) {
+              if (!outbound_hook_ || !outbound_hook_(b.envelope)) transport_->broadcast(b.envelope);
+            },
             [&](consensus::ScheduleTimeout& t) {
               auto timer =
                   std::make_shared<asio::steady_timer>(strand_, std::chrono::milliseconds(t.duration_ms));

@@ -92,6 +92,16 @@ class Node final : public p2p::TransportHandler {
   std::optional<std::uint32_t> self_index() const { return self_index_; }
   boost::asio::io_context& io() { return io_; }
 
+  // ---- test seam (docs/testing.md, "Byzantine mode"); cityledgerd never sets it.
+  // When set, every envelope the consensus core asks to broadcast goes to the
+  // hook first, on the consensus strand; the hook returns true when it has
+  // sent (or withheld) the envelope itself, false to let the node broadcast
+  // it. Set before start(). Unset, it costs one test of an empty function.
+  using OutboundHook = std::function<bool(const pb::Envelope&)>;
+  void set_outbound_hook(OutboundHook hook) { outbound_hook_ = std::move(hook); }
+  // For the hook: per-peer sends (valid after open()).
+  p2p::Transport& transport() { return *transport_; }
+
   // ---- p2p::TransportHandler (transport strand)
   void on_peer_connected(p2p::PeerIndex peer, const pb::Hello& hello) override;
   void on_peer_disconnected(p2p::PeerIndex peer, const std::string& reason) override;
@@ -145,6 +155,7 @@ class Node final : public p2p::TransportHandler {
   // submit_tx calls never hold up consensus.
   boost::asio::io_context rpc_io_;
   std::unique_ptr<rpc::Server> rpc_server_;
+  OutboundHook outbound_hook_;  // test seam, see set_outbound_hook()
 
   // Consensus-strand state.
   std::map<std::uint64_t, pb::CommittedBlock> catch_up_;  // fetched blocks waiting for their height

@@ -184,6 +184,7 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
   void stop();
   void send(PeerIndex peer, const pb::Envelope& envelope);
   void broadcast(const pb::Envelope& envelope);
+  void send_raw_frame_for_testing(PeerIndex peer, std::string frame);
   TransportMetrics metrics() const;
   std::vector<PeerIndex> connected_peers() const {
     std::lock_guard lock(connected_mutex_);
@@ -975,6 +976,15 @@ void Transport::Impl::send(PeerIndex peer, const pb::Envelope& envelope) {
   });
 }
 
+void Transport::Impl::send_raw_frame_for_testing(PeerIndex peer, std::string frame) {
+  OutgoingFrame outgoing{std::make_shared<const std::string>(std::move(frame)), MessageKind::none};
+  asio::post(strand_, [self = shared_from_this(), peer, outgoing = std::move(outgoing)] {
+    const auto it = self->slot_by_index_.find(peer);
+    if (self->stopped_ || it == self->slot_by_index_.end()) return;
+    self->enqueue(it->second, outgoing);
+  });
+}
+
 void Transport::Impl::broadcast(const pb::Envelope& envelope) {
   if (stopped_) {
     count_drop(DropReason::stopped);
@@ -1070,6 +1080,9 @@ std::uint16_t Transport::listen_port() const { return impl_->port_.load(); }
 Hash32 Transport::tls_pin() const { return impl_->self_pin_; }
 void Transport::send(PeerIndex peer, const pb::Envelope& envelope) { impl_->send(peer, envelope); }
 void Transport::broadcast(const pb::Envelope& envelope) { impl_->broadcast(envelope); }
+void Transport::send_raw_frame_for_testing(PeerIndex peer, std::string frame) {
+  impl_->send_raw_frame_for_testing(peer, std::move(frame));
+}
 void Transport::set_local_height(std::uint64_t height) { impl_->local_height_.store(height); }
 TransportMetrics Transport::metrics() const { return impl_->metrics(); }
 std::vector<PeerIndex> Transport::connected_peers() const { return impl_->connected_peers(); }

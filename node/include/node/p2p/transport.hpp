@@ -168,6 +168,12 @@ class Transport {
   void send(PeerIndex peer, const pb::Envelope& envelope);
   void broadcast(const pb::Envelope& envelope);
 
+  // Test seam (docs/testing.md, "Byzantine mode"): queues `frame` for one
+  // peer exactly as given, prefix included, with no encoding and no checks,
+  // so a test build can send what a faulty peer sends. Counted as kind none.
+  // Only cityledgerd_byzantine calls it; the node never does.
+  void send_raw_frame_for_testing(PeerIndex peer, std::string frame);
+
   // The height announced in our Hellos from now on.
   void set_local_height(std::uint64_t height);
 
