@@ -133,6 +133,8 @@ class Node:
         self.proc = None
         self.expected_exit = False  # set when the test kills/stops it on purpose
         self.wrapper = []  # command prefix, e.g. ["ip", "netns", "exec", NS] (tests/cluster/netns)
+        self.binary = None  # overrides the cluster's binary, e.g. cityledgerd_byzantine (tests/byzantine)
+        self.extra_args = []  # appended to `start --home HOME`, e.g. ["--byzantine", "all"]
 
     @property
     def config_path(self):
@@ -178,7 +180,8 @@ class Cluster:
         log.write(f"===== harness: starting {node.name} at {time.strftime('%H:%M:%S')} =====\n".encode())
         log.flush()
         node.expected_exit = False
-        node.proc = subprocess.Popen(node.wrapper + [self.binary, "start", "--home", node.home],
+        command = [node.binary or self.binary, "start", "--home", node.home] + node.extra_args
+        node.proc = subprocess.Popen(node.wrapper + command,
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                      preexec_fn=_die_with_parent)
         log.close()  # the child holds its own descriptor
