@@ -11,7 +11,8 @@
 // - equivocate: a proposal goes out as two different blocks (the real one and
 //   one with a later time), each to a different subset of peers, one peer
 //   getting both; every vote is accompanied by a second vote for another block
-//   id, signed here with the validator key, around the double-sign guard, and
+//   id (the other block, when it equivocated on the proposal), signed here
+//   with the validator key, around the double-sign guard, and
 //   the two go to overlapping subsets of peers (so one peer sees both);
 // - invalid-blocks: a new block is proposed broken, in turn: wrong log root,
 //   wrong previous block hash, a transaction with a bad signature (when the
@@ -30,6 +31,7 @@
 #include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <iostream>
+#include <map>
 #include <random>
 #include <thread>
 #include <tuple>
@@ -137,6 +139,10 @@ class Byzantine {
     pb::Envelope a;
     *a.mutable_proposal() = original;
     const pb::Envelope b = resigned(std::move(other));
+    // Our votes for either block get a twin for the other one.
+    const std::string& id_a = a.proposal().proposal().block_id();
+    const std::string& id_b = b.proposal().proposal().block_id();
+    twin_ = {{id_a, id_b}, {id_b, id_a}};
     const auto order = rotated();
     // order[0]: A only; order[1]: A then B; the rest: B only.
     Sends sends{{order[0], a}, {order[1], a}};
@@ -180,7 +186,11 @@ class Byzantine {
 
   bool equivocate_vote(const pb::Vote& original) {
     pb::Vote other = original;
-    other.set_block_id(proto::to_field(crypto::sha256("byzantine vote " + original.block_id())));
+    // For a block we equivocated on, the other block; else an id nobody has.
+    const auto twin = twin_.find(original.block_id());
+    other.set_block_id(twin != twin_.end()
+                           ? twin->second
+                           : proto::to_field(crypto::sha256("byzantine vote " + original.block_id())));
     proto::sign_vote(other, chain_id_, key_);  // no double-sign guard here, on purpose
     pb::Envelope a, b;
     *a.mutable_vote() = original;
@@ -255,6 +265,7 @@ class Byzantine {
   std::uint64_t proposals_ = 0;
   std::tuple<std::uint64_t, std::uint32_t, std::string> last_proposal_key_;
   Sends last_proposal_sends_;
+  std::map<std::string, std::string> twin_;  // block id -> the other block of our equivocation
   std::uint64_t invalid_blocks_sent_ = 0;
   std::uint64_t garbage_sent_ = 0;  // timer handler: one at a time
   std::mt19937_64 rng_{20261129};
