@@ -79,7 +79,11 @@ std::string frame_of(std::string_view body, std::uint32_t length) {
 class Byzantine {
  public:
   Byzantine(node::Node& node, Modes modes, crypto::SecretKey key)
-      : node_(node), modes_(modes), key_(std::move(key)), chain_id_(node.genesis().chain_id) {
+      : node_(node),
+        modes_(modes),
+        key_(std::move(key)),
+        chain_id_(node.genesis().chain_id),
+        self_(node.self_index().value()) {
     for (std::uint32_t i = 0; i < node.genesis().validators.size(); ++i) {
       if (node.self_index() != i) peers_.push_back(i);
     }
@@ -88,7 +92,10 @@ class Byzantine {
   // Node::OutboundHook: true when the envelope was handled here.
   bool on_outbound(const pb::Envelope& envelope) {
     if (peers_.size() < 2) return false;
-    if (envelope.has_proposal() && (modes_.invalid_blocks || modes_.equivocate)) {
+    // Only our own messages: the core also relays other validators' votes
+    // (the last commit's precommits, polkas), which go out untouched.
+    if (envelope.has_proposal() && envelope.proposal().proposal().proposer_index() == self_ &&
+        (modes_.invalid_blocks || modes_.equivocate)) {
       // The core retransmits its proposal on every timeout: send the same
       // forgeries again rather than new ones.
       const auto& p = envelope.proposal().proposal();
@@ -103,7 +110,9 @@ class Byzantine {
       for (const auto& [peer, e] : last_proposal_sends_) node_.transport().send(peer, e);
       return true;
     }
-    if (envelope.has_vote() && modes_.equivocate) return equivocate_vote(envelope.vote());
+    if (envelope.has_vote() && envelope.vote().validator_index() == self_ && modes_.equivocate) {
+      return equivocate_vote(envelope.vote());
+    }
     return false;
   }
 
@@ -259,6 +268,7 @@ class Byzantine {
   Modes modes_;
   crypto::SecretKey key_;
   std::string chain_id_;
+  std::uint32_t self_;
   std::vector<node::p2p::PeerIndex> peers_;
   // Consensus strand (the hook's calls).
   std::uint64_t turn_ = 0;

@@ -136,6 +136,10 @@ def scenario(cluster, mode, byzantine_bin, base_port):
     # node3 did misbehave, and the honest nodes saw it and said why.
     byz_log = cluster.log_text(byz)
     logs = "\n".join(cluster.log_text(n) for n in honest)
+    # node3 signs its forgeries properly, so what stops them is the rules, not a signature check.
+    bad_signature = by_node(cluster, honest, "cityledger_p2p_messages_dropped_total", stage="consensus",
+                            reason="bad_signature")
+    check(not any(bad_signature.values()), f"node3's forgeries were refused as bad_signature: {bad_signature}")
     if mode in ("equivocate", "all"):
         check("byzantine: equivocating proposal" in byz_log, "node3 never equivocated a proposal")
         evidence = by_node(cluster, honest, "cityledger_equivocation_evidence_total")
