@@ -300,7 +300,7 @@ void Node::execute(std::vector<consensus::Output> outputs) {
                            e.evidence.first().validator_index(), e.evidence.first().height(),
                            e.evidence.first().round());
               std::lock_guard lock(mutex_);
-              evidence_.push_back(e.evidence);
+              evidence_.add(e.evidence);
             },
         },
         output);
@@ -727,7 +727,7 @@ std::string Node::metrics_text() const {
   if (rpc_server_) s.rpc = rpc_server_->stats();
   {
     std::lock_guard lock(mutex_);
-    s.evidence = evidence_.size();
+    s.evidence = evidence_.total();
     s.consensus = core_stats_;
   }
   return metrics_.render(s);
@@ -738,9 +738,14 @@ std::map<p2p::PeerIndex, std::uint64_t> Node::peer_heights() const {
   return peer_heights_;
 }
 
-std::vector<pb::DuplicateVoteEvidence> Node::evidence() const {
+std::vector<pb::DuplicateVoteEvidence> Node::evidence(std::size_t max) const {
   std::lock_guard lock(mutex_);
-  return evidence_;
+  return evidence_.newest(max);
+}
+
+std::uint64_t Node::evidence_count() const {
+  std::lock_guard lock(mutex_);
+  return evidence_.total();
 }
 
 }  // namespace cityledger::node

@@ -421,15 +421,13 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
                    "Equivocation evidence this node saw: two different votes signed by one validator for "
                    "one height, round and type (newest 100)"),
         [&node](const json&) {
-          const auto all = node.evidence();
-          const std::size_t first = all.size() > evidence_listed_max ? all.size() - evidence_listed_max : 0;
+          const auto listed = node.evidence(evidence_listed_max);
           json out = json::array();
           auto vote_json = [](const pb::Vote& v) {
             return json{{"block_id", to_hex(as_bytes(v.block_id()))},
                         {"signature", to_hex(as_bytes(v.signature()))}};
           };
-          for (std::size_t i = first; i < all.size(); ++i) {
-            const auto& e = all[i];
+          for (const auto& e : listed) {
             const auto& v = e.first();
             json entry = {{"validator_index", v.validator_index()},
                           {"height", v.height()},
@@ -445,7 +443,7 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
             }
             out.push_back(entry);
           }
-          return json{{"count", all.size()}, {"evidence", out}};
+          return json{{"count", node.evidence_count()}, {"evidence", out}};
         });
 
   d.add(MethodSpec("get_consistency_proof", "RFC 9162 consistency proof between two tree sizes",

@@ -145,8 +145,12 @@ def scenario(cluster, mode, byzantine_bin, base_port):
         evidence = by_node(cluster, honest, "cityledger_equivocation_evidence_total")
         log(f"equivocation evidence: {evidence}")
         check(all(v > 0 for v in evidence.values()), f"an honest node recorded no equivocation: {evidence}")
-        listed = [len(cluster.rpc(n, "get_evidence").get("evidence", [])) for n in honest]
-        check(all(c > 0 for c in listed), f"get_evidence is empty on an honest node: {listed}")
+        answers = [cluster.rpc(n, "get_evidence") for n in honest]
+        listed = [len(a["evidence"]) for a in answers]
+        check(all(0 < c <= 100 for c in listed), f"get_evidence lists none (or over 100) on an honest node: {listed}")
+        check(all(a["count"] >= c for a, c in zip(answers, listed)), f"get_evidence count below its list: {answers}")
+        check(all(e["validator_index"] == 3 and e["name"] == "node3" for a in answers for e in a["evidence"]),
+              "get_evidence names a validator other than node3")
         check("equivocation: validator 3 signed two different votes" in logs,
               "no honest log names validator 3's equivocation")
         conflicting = by_node(cluster, honest, "cityledger_p2p_messages_dropped_total", stage="consensus",

@@ -40,7 +40,7 @@ struct NodeMetricsSnapshot {
   std::size_t mempool_txs = 0;
   std::size_t mempool_bytes = 0;
   std::uint64_t store_bytes = 0;  // every file of the RocksDB directory
-  std::size_t evidence = 0;       // equivocation evidence held
+  std::size_t evidence = 0;       // equivocation evidence seen since start
   p2p::TransportMetrics transport;
   consensus::Stats consensus;
   rpc::ServerStats rpc;

@@ -27,6 +27,7 @@
 #include "node/chain_state.hpp"
 #include "node/checkpoints.hpp"
 #include "node/config.hpp"
+#include "node/evidence_log.hpp"
 #include "node/explorer_stats.hpp"
 #include "node/logging.hpp"
 #include "node/mempool.hpp"
@@ -74,7 +75,10 @@ class Node final : public p2p::TransportHandler {
   std::optional<pb::Checkpoint> checkpoint_at_size(std::uint64_t tree_size) const;
   std::optional<pb::Checkpoint> checkpoint_at_height(std::uint64_t height) const;
   std::optional<pb::Checkpoint> latest_checkpoint() const;
-  std::vector<pb::DuplicateVoteEvidence> evidence() const;
+  // Equivocation evidence: the newest `max` records kept (oldest first), and
+  // how many were seen since start (node/evidence_log.hpp: bounded).
+  std::vector<pb::DuplicateVoteEvidence> evidence(std::size_t max) const;
+  std::uint64_t evidence_count() const;
   // GET /metrics: Prometheus text format (node/metrics.hpp).
   std::string metrics_text() const;
   std::optional<AccountState> account(const crypto::PublicKey& key) const { return chain_->account(key); }
@@ -168,7 +172,7 @@ class Node final : public p2p::TransportHandler {
   mutable std::mutex mutex_;
   std::map<p2p::PeerIndex, std::uint64_t> peer_heights_;
   std::multimap<Hash32, std::function<void(std::optional<std::uint64_t>)>> commit_waiters_;
-  std::vector<pb::DuplicateVoteEvidence> evidence_;
+  EvidenceLog evidence_;
   std::uint32_t round_ = 0;
   consensus::Stats core_stats_;  // copied after each step of the core
   NodeMetrics metrics_;          // thread-safe itself
