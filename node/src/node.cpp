@@ -296,9 +296,14 @@ void Node::execute(std::vector<consensus::Output> outputs) {
             [&](consensus::Commit& c) { on_commit(c); },
             [&](consensus::RequestCommittedBlock& r) { request_blocks(r.height); },
             [&](consensus::EvidenceFound& e) {
-              spdlog::warn("equivocation: validator {} signed two different votes at height {} round {}",
-                           e.evidence.first().validator_index(), e.evidence.first().height(),
-                           e.evidence.first().round());
+              // Throttled per validator (the core checked the index): one
+              // equivocating validator can produce hundreds of pairs a height.
+              const std::uint32_t validator = e.evidence.first().validator_index();
+              if (auto held_back = log_throttle_.admit("equivocation-" + std::to_string(validator))) {
+                spdlog::warn("equivocation: validator {} signed two different votes at height {} round {}{}",
+                             validator, e.evidence.first().height(), e.evidence.first().round(),
+                             held_back_note(*held_back));
+              }
               std::lock_guard lock(mutex_);
               evidence_.add(e.evidence);
             },

@@ -13,7 +13,8 @@
 //   getting both; every vote is accompanied by a second vote for another block
 //   id (the other block, when it equivocated on the proposal), signed here
 //   with the validator key, around the double-sign guard, and
-//   the two go to overlapping subsets of peers (so one peer sees both);
+//   the two go to overlapping subsets of peers (so one peer sees both); once
+//   per height, a burst of vote pairs for the next 16 rounds to every peer;
 // - invalid-blocks: a new block is proposed broken, in turn: wrong log root,
 //   wrong previous block hash, a transaction with a bad signature (when the
 //   block has none, a wrong log root); the proposal is re-signed so only the
@@ -211,7 +212,32 @@ class Byzantine {
     for (std::size_t i = 1; i < order.size(); ++i) node_.transport().send(order[i], b);
     spdlog::debug("byzantine: two votes at height {} round {} type {}", original.height(), original.round(),
                   static_cast<int>(original.type()));
+    if (original.height() != burst_height_) burst(original);
     return true;
+  }
+
+  // Once per height: a pair of different votes of each type for each of the
+  // next burst_rounds rounds, to every peer. Each pair is new evidence.
+  void burst(const pb::Vote& original) {
+    constexpr std::uint32_t burst_rounds = 16;
+    burst_height_ = original.height();
+    for (std::uint32_t r = original.round() + 1; r <= original.round() + burst_rounds; ++r) {
+      for (const auto type : {pb::VOTE_TYPE_PREVOTE, pb::VOTE_TYPE_PRECOMMIT}) {
+        for (const char* which : {"a", "b"}) {
+          pb::Vote v = original;
+          v.set_round(r);
+          v.set_type(type);
+          v.set_block_id(proto::to_field(crypto::sha256(std::string("byzantine burst ") + which +
+                                                        std::to_string(r) + original.block_id())));
+          proto::sign_vote(v, chain_id_, key_);
+          pb::Envelope e;
+          *e.mutable_vote() = std::move(v);
+          for (auto peer : peers_) node_.transport().send(peer, e);
+        }
+      }
+    }
+    spdlog::warn("byzantine: burst of {} conflicting vote pairs at height {} for rounds {}..{}",
+                 2 * burst_rounds, original.height(), original.round() + 1, original.round() + burst_rounds);
   }
 
   void arm() {
@@ -275,7 +301,8 @@ class Byzantine {
   std::uint64_t proposals_ = 0;
   std::tuple<std::uint64_t, std::uint32_t, std::string> last_proposal_key_;
   Sends last_proposal_sends_;
-  std::map<std::string, std::string> twin_;  // block id -> the other block of our equivocation
+  std::map<std::string, std::string> twin_;
+  std::uint64_t burst_height_ = 0;  // block id -> the other block of our equivocation
   std::uint64_t invalid_blocks_sent_ = 0;
   std::uint64_t garbage_sent_ = 0;  // timer handler: one at a time
   std::mt19937_64 rng_{20261129};

@@ -73,6 +73,7 @@ def scenario(cluster, mode, byzantine_bin, base_port):
     genesis = os.path.join(net, "genesis.json")
     submitter = os.path.join(net, "keys", "submitter.key")
 
+    started = time.monotonic()
     for node in nodes:
         cluster.start(node)
     start = cluster.wait_heights(honest, 2, START_DEADLINE)
@@ -84,7 +85,7 @@ def scenario(cluster, mode, byzantine_bin, base_port):
     # until node3 has done every kind of harm its mode has (its log says so).
     wanted = []
     if mode in ("equivocate", "all"):
-        wanted += ["equivocating proposal"]
+        wanted += ["equivocating proposal", "burst of"]
     if mode in ("invalid-blocks", "all"):
         wanted += [f": {kind}" for kind in INVALID]
     if mode in ("garbage-frames", "all"):
@@ -153,6 +154,14 @@ def scenario(cluster, mode, byzantine_bin, base_port):
               "get_evidence names a validator other than node3")
         check("equivocation: validator 3 signed two different votes" in logs,
               "no honest log names validator 3's equivocation")
+        # Each piece of evidence is logged, but at most about one line a second
+        # (docs/metrics.md): a validator equivocating in bursts cannot fill the disk.
+        elapsed = time.monotonic() - started
+        lines = {n.name: cluster.log_text(n).count("equivocation: validator 3") for n in honest}
+        log(f"equivocation log lines: {lines} in {elapsed:.0f} s")
+        check(all(v >= 64 for v in evidence.values()), f"the bursts were not all recorded: {evidence}")
+        check(all(c <= elapsed + 5 for c in lines.values()),
+              f"equivocation logged more than once a second: {lines} lines in {elapsed:.0f} s")
         conflicting = by_node(cluster, honest, "cityledger_p2p_messages_dropped_total", stage="consensus",
                               reason="conflicting_proposal")
         log(f"conflicting proposals dropped: {conflicting}")
