@@ -35,7 +35,7 @@ import urllib.request
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
-from cluster_harness import Cluster, TestFailure, check  # noqa: E402
+from cluster_harness import Cluster, TestFailure, check, prepare_workdir, report_failure  # noqa: E402
 
 CHROMIUM_CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
 CHROMEDRIVER_CANDIDATES = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
@@ -382,22 +382,13 @@ def main():
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     args.cli = os.path.abspath(args.cli)
-    if args.workdir:
-        shutil.rmtree(args.workdir, ignore_errors=True)
-        os.makedirs(args.workdir)
-        workdir = args.workdir
-    else:
-        workdir = tempfile.mkdtemp(prefix="explorer_test_")
+    workdir = prepare_workdir(args.workdir, "explorer_test_")
     started = time.monotonic()
     with Cluster(os.path.abspath(args.bin), workdir) as cluster:
         try:
             run(cluster, args, workdir)
         except Exception as e:
-            kind = "FAILED" if isinstance(e, TestFailure) else "ERROR"
-            print(f"\n{kind}: explorer: {e}\n", flush=True)
-            traceback.print_exc(file=sys.stdout)
-            print("\n" + cluster.log_tails(), flush=True)
-            print(f"\nwork directory kept: {workdir}", flush=True)
+            report_failure(f"explorer", e, cluster, workdir)
             return 1
     log(f"PASSED explorer in {time.monotonic() - started:.1f} s")
     if not args.keep:

@@ -29,7 +29,7 @@ import traceback
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster_harness import Cluster, TestFailure, check  # noqa: E402
+from cluster_harness import Cluster, TestFailure, check, prepare_workdir, report_failure  # noqa: E402
 import cluster_test  # noqa: E402
 from cluster_test import log, run_cli, scrape  # noqa: E402
 
@@ -204,23 +204,14 @@ def main():
     args = parser.parse_args()
     cluster_test.CLI_BINARY = os.path.abspath(args.cli)
 
-    if args.workdir:
-        shutil.rmtree(args.workdir, ignore_errors=True)
-        os.makedirs(args.workdir)
-        workdir = args.workdir
-    else:
-        workdir = tempfile.mkdtemp(prefix=f"byzantine_{args.mode}_")
+    workdir = prepare_workdir(args.workdir, f"byzantine_{args.mode}_")
     log(f"byzantine {args.mode}: ports {args.base_port}.., work dir {workdir}")
     started = time.monotonic()
     with Cluster(os.path.abspath(args.bin), workdir) as cluster:
         try:
             scenario(cluster, args.mode, os.path.abspath(args.byzantine_bin), args.base_port)
         except (Exception, subprocess.TimeoutExpired) as e:
-            kind = "FAILED" if isinstance(e, TestFailure) else "ERROR"
-            print(f"\n{kind}: byzantine {args.mode}: {e}\n", flush=True)
-            traceback.print_exc(file=sys.stdout)
-            print("\n" + cluster.log_tails(60), flush=True)
-            print(f"\nwork directory kept: {workdir}", flush=True)
+            report_failure(f"byzantine {args.mode}", e, cluster, workdir, 60)
             return 1
     log(f"PASSED byzantine {args.mode} in {time.monotonic() - started:.1f} s")
     if not args.keep:

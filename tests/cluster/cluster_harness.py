@@ -16,10 +16,14 @@ import ctypes
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
+import traceback
 import urllib.error
 import urllib.request
 
@@ -57,6 +61,27 @@ class TestFailure(AssertionError):
 def check(condition, message):
     if not condition:
         raise TestFailure(message)
+
+
+def prepare_workdir(workdir, prefix):
+    """`workdir` emptied and created, or a new temporary directory when it is
+    None; returns the path."""
+    if not workdir:
+        return tempfile.mkdtemp(prefix=prefix)
+    shutil.rmtree(workdir, ignore_errors=True)
+    os.makedirs(workdir)
+    return workdir
+
+
+def report_failure(what, error, cluster, workdir, log_lines=40):
+    """Prints why `what` failed (a failed check or a harness error), the
+    traceback and the tail of every node's log, and where the work directory
+    was kept."""
+    kind = "FAILED" if isinstance(error, TestFailure) else "ERROR"
+    print(f"\n{kind}: {what}: {error}\n", flush=True)
+    traceback.print_exc(file=sys.stdout)
+    print("\n" + cluster.log_tails(log_lines), flush=True)
+    print(f"\nwork directory kept: {workdir}", flush=True)
 
 
 def port_is_free(port):

@@ -28,7 +28,7 @@ import urllib.request
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster_harness import Cluster, Node, TestFailure, check, set_config_value  # noqa: E402
+from cluster_harness import Cluster, Node, TestFailure, check, prepare_workdir, report_failure, set_config_value  # noqa: E402
 
 # Deadlines (seconds) for things that take well under 10 s in a Release build.
 START_DEADLINE = 120      # a fresh network reaching its first heights
@@ -717,12 +717,7 @@ def main():
     CLI_BINARY = os.path.abspath(args.cli) if args.cli else None
     PROMTOOL = args.promtool
 
-    if args.workdir:
-        shutil.rmtree(args.workdir, ignore_errors=True)
-        os.makedirs(args.workdir)
-        workdir = args.workdir
-    else:
-        workdir = tempfile.mkdtemp(prefix=f"cluster_{args.scenario}_")
+    workdir = prepare_workdir(args.workdir, f"cluster_{args.scenario}_")
     log(f"scenario {args.scenario}: binary {args.bin}, ports {args.base_port}.., work dir {workdir}")
 
     started = time.monotonic()
@@ -730,11 +725,7 @@ def main():
         try:
             SCENARIOS[args.scenario](cluster, args.base_port)
         except Exception as e:  # report anything (failed check or harness error), then fail
-            kind = "FAILED" if isinstance(e, TestFailure) else "ERROR"
-            print(f"\n{kind}: {args.scenario}: {e}\n", flush=True)
-            traceback.print_exc(file=sys.stdout)
-            print("\n" + cluster.log_tails(), flush=True)
-            print(f"\nwork directory kept: {workdir}", flush=True)
+            report_failure(f"{args.scenario}", e, cluster, workdir)
             return 1
     log(f"PASSED {args.scenario} in {time.monotonic() - started:.1f} s")
     if not args.keep:

@@ -41,7 +41,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "interop"))
 import netns_fabric  # noqa: E402
 import verify_proof  # noqa: E402
-from cluster_harness import Cluster, Node, TestFailure, check, make_testnet, set_config_value  # noqa: E402
+from cluster_harness import Cluster, Node, TestFailure, check, make_testnet, prepare_workdir, report_failure, set_config_value  # noqa: E402
 
 
 SKIP = 77
@@ -432,11 +432,7 @@ def run_scenario(name, binary, cli, base_port, workdir):
             check_after_heal(cluster, nodes, anchorer, monitor, genesis, healed_at)
             cluster.stop_all_checked()
         except Exception as e:
-            kind = "FAILED" if isinstance(e, TestFailure) else "ERROR"
-            print(f"\n{kind}: {name}: {e}\n", flush=True)
-            traceback.print_exc(file=sys.stdout)
-            print("\n" + cluster.log_tails(), flush=True)
-            print(f"\nwork directory kept: {workdir}", flush=True)
+            report_failure(f"{name}", e, cluster, workdir)
             return 1
         finally:
             cluster.close()
@@ -454,12 +450,7 @@ def main():
     parser.add_argument("--base-port", type=int, required=True)
     parser.add_argument("--workdir")
     args = parser.parse_args()
-    if args.workdir:
-        shutil.rmtree(args.workdir, ignore_errors=True)
-        os.makedirs(args.workdir)
-        workdir = args.workdir
-    else:
-        workdir = tempfile.mkdtemp(prefix=f"netns_{args.scenario}_")
+    workdir = prepare_workdir(args.workdir, f"netns_{args.scenario}_")
     log(f"netns scenario {args.scenario}: ports {args.base_port}.., work dir {workdir}")
     started = time.monotonic()
     code = run_scenario(args.scenario, os.path.abspath(args.bin), os.path.abspath(args.cli), args.base_port,

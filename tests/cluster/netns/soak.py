@@ -37,7 +37,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 import netns_fabric  # noqa: E402
 import netns_test as nt  # noqa: E402
-from cluster_harness import Cluster, TestFailure  # noqa: E402
+from cluster_harness import Cluster, TestFailure, prepare_workdir, report_failure  # noqa: E402
 
 FAULTS = ["partition_minority", "partition_majority", "loss", "delay", "kill", "pause", "full_disk"]
 
@@ -176,10 +176,7 @@ def main():
         return 77
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
-    workdir = args.workdir or tempfile.mkdtemp(prefix="soak_")
-    if args.workdir:
-        shutil.rmtree(workdir, ignore_errors=True)
-        os.makedirs(workdir)
+    workdir = prepare_workdir(args.workdir, "soak_")
     nt.log(f"soak for {args.minutes} min, seed {seed}, work dir {workdir}")
     fabric = netns_fabric.Fabric(args.base_port, 4)
     mount = None
@@ -208,11 +205,7 @@ def main():
                 print(json.dumps(summary, sort_keys=True))
             code = 0 if not lost and not violations else 1
         except Exception as e:
-            kind = "FAILED" if isinstance(e, TestFailure) else "ERROR"
-            print(f"\n{kind}: soak (seed {seed}): {e}\n", flush=True)
-            traceback.print_exc(file=sys.stdout)
-            print("\n" + cluster.log_tails(), flush=True)
-            print(f"\nwork directory kept: {workdir}", flush=True)
+            report_failure(f"soak (seed {seed})", e, cluster, workdir)
         finally:
             cluster.close()
             if mount:
