@@ -25,6 +25,7 @@ delay_proxy.py): nftables DNAT sends every peer connection through it.
 """
 
 import atexit
+import fcntl
 import json
 import os
 import signal
@@ -90,10 +91,22 @@ class Fabric:
         self.created = False
         self.proxies = []
         self.control_path = None
+        self.lock = None
 
     # ---------------------------------------------------------------- life
 
     def create(self):
+        # One run per tag at a time: a lock held while the fabric lives. Held
+        # by another process: refuse (its namespaces are live, not
+        # leftovers). Free: whatever carries our names is a killed run's.
+        self.lock = open(f"/tmp/cityledger-netns-{self.tag}.lock", "w")
+        try:
+            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.lock.close()
+            self.lock = None
+            raise RuntimeError(f"another run is using namespaces {self.namespaces[0]}..{self.namespaces[-1]} "
+                               f"(lock /tmp/cityledger-netns-{self.tag}.lock): use another --base-port")
         self.destroy(quiet=True)  # leftovers of a SIGKILLed run
         _LIVE.append(self)
         self.created = True
@@ -160,6 +173,8 @@ table ip clnat {{
         os.replace(tmp, self.control_path)
 
     def destroy(self, quiet=False):
+        if self.lock is None:
+            return  # never created (or refused): the names may be another run's
         for proc in self.proxies:
             proc.kill()
             proc.wait(timeout=30)
@@ -172,6 +187,9 @@ table ip clnat {{
         if self in _LIVE:
             _LIVE.remove(self)
         self.created = False
+        if self.lock and not quiet:
+            self.lock.close()  # releases the flock
+            self.lock = None
 
     def __enter__(self):
         self.create()
