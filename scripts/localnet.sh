@@ -127,5 +127,7 @@ Try next:
   build/bin/cityledger proof --hash \$(build/bin/cityledger hash $sample | cut -c1-64) --out /tmp/p.json
   build/bin/cityledger verify --genesis $dir/genesis.json --proof /tmp/p.json --file $sample
   build/bin/cityledger watch --genesis $dir/genesis.json --state /tmp/watch.json
+  open $rpc0/explorer in a browser (blocks, validators, verify a file)
+  curl -s $rpc0/metrics    (Prometheus metrics, docs/metrics.md)
   ./scripts/localnet.sh stop
 NEXT
