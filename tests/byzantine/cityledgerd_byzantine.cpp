@@ -33,6 +33,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <random>
 #include <thread>
 #include <tuple>
@@ -335,10 +336,12 @@ int run(const std::filesystem::path& home, const std::string& mode_text, const s
   if (!node) return fail(node.status());
   if (!(*node)->self_index()) return fail(error(ErrorCode::invalid_argument, "not a validator"));
   spdlog::warn("byzantine: this validator misbehaves on purpose (mode {})", mode_text);
-  Byzantine byzantine(**node, *modes, std::move(key).value());
-  (*node)->set_outbound_hook([&byzantine](const pb::Envelope& e) { return byzantine.on_outbound(e); });
+  // Its timer lives on the node's io_context, so it must go before the node.
+  std::optional<Byzantine> byzantine;
+  byzantine.emplace(**node, *modes, std::move(key).value());
+  (*node)->set_outbound_hook([&byzantine](const pb::Envelope& e) { return byzantine->on_outbound(e); });
   if (Status s = (*node)->start(1); !s.ok()) return fail(s);
-  byzantine.start_garbage();
+  byzantine->start_garbage();
 
   std::thread signal_thread([&signals, n = node->get()] {
     int received = 0;
@@ -348,6 +351,7 @@ int run(const std::filesystem::path& home, const std::string& mode_text, const s
   Status result = (*node)->wait();
   ::kill(::getpid(), SIGTERM);
   signal_thread.join();
+  byzantine.reset();  // the io_context's threads are joined: no handler runs any more
   node->reset();
   if (!result.ok()) return fail(result);
   return 0;
