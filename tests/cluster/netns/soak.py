@@ -124,7 +124,8 @@ def soak(cluster, fabric, nodes, genesis, key, cli, minutes, rng, mount):
             if "No space left on device" not in text:
                 raise TestFailure(f"{victim.name} stopped without saying the disk is full")
             time.sleep(hold)
-            os.remove(filler)
+            if os.path.exists(filler):
+                os.remove(filler)
             cluster.start(victim)
         healed = time.monotonic()
         top = max(h for h in cluster.heights(nodes).values() if h is not None)
