@@ -19,7 +19,7 @@ loss (`numgen random`). Traffic to and from the host side of the bridge (the
 test's RPC calls) is never touched.
 
 Delay and jitter: `tc qdisc ... netem` needs the kernel's sch_netem, which
-this project's CI machines lack (netem_available() tells), so latency is
+this project's CI machines lack, so latency is
 injected by a relay in each namespace instead (start_delay(), delay();
 delay_proxy.py): nftables DNAT sends every peer connection through it.
 """
@@ -62,18 +62,6 @@ def usable():
     finally:
         subprocess.run(["ip", "netns", "del", probe], capture_output=True)
     return True, ""
-
-
-def netem_available():
-    probe = "clnetem%d" % (os.getpid() % 100000)
-    if subprocess.run(["ip", "netns", "add", probe], capture_output=True).returncode != 0:
-        return False
-    try:
-        r = subprocess.run(["ip", "netns", "exec", probe, "tc", "qdisc", "add", "dev", "lo", "root", "netem",
-                            "delay", "1ms"], capture_output=True, text=True)
-        return r.returncode == 0
-    finally:
-        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
 
 
 class Fabric:

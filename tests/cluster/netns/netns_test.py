@@ -170,10 +170,6 @@ class SafetyMonitor(threading.Thread):
         self.poll()
 
 
-def heights(cluster, nodes):
-    return cluster.heights(nodes)
-
-
 def wait_progress(cluster, nodes, more, deadline, what):
     start = {n.name: cluster.height(n) for n in nodes}
     base = max(h for h in start.values() if h is not None)
