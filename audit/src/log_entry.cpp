@@ -12,6 +12,8 @@ std::string entry_kind_name(std::uint64_t kind) {
       return "record-set";
     case 4:
       return "contract-event";
+    case 5:
+      return "contract-registration";
     default:
       return "unknown";
   }

@@ -1,9 +1,15 @@
 // The leaves a block adds to the global log (store.hpp: derive_log_entries).
 #include "ledger/store.hpp"
 #include "proto/codec.hpp"
+#include "proto/contracts.hpp"
 #include "proto/objects.hpp"
 
 namespace cityledger::ledger {
+
+std::uint64_t log_leaf_count(const pb::TxBody& body) {
+  if (body.has_anchor()) return static_cast<std::uint64_t>(body.anchor().entries_size());
+  return body.has_contract() ? 1 : 0;
+}
 
 Result<std::vector<pb::LogEntry>> derive_log_entries(const pb::Block& block) {
   const pb::BlockHeader& header = block.header();
@@ -14,6 +20,17 @@ Result<std::vector<pb::LogEntry>> derive_log_entries(const pb::Block& block) {
     if (!body.ok()) {
       return error(ErrorCode::invalid_argument,
                    "transaction " + std::to_string(position) + ": body: " + body.status().message());
+    }
+    if (body->has_contract()) {
+      // One leaf per contract action (proto/contracts.hpp).
+      pb::LogEntry& entry = entries.emplace_back();
+      *entry.mutable_entry() = proto::contract_anchor_entry(body->contract());
+      entry.set_submitter(body->signer());
+      entry.set_tx_hash(proto::to_field(proto::tx_hash(tx)));
+      entry.set_index_in_tx(0);
+      entry.set_height(header.height());
+      entry.set_time_unix_ms(header.time_unix_ms());
+      continue;
     }
     if (!body->has_anchor()) continue;
     const Hash32 hash = proto::tx_hash(tx);

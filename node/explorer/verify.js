@@ -246,7 +246,7 @@ const cityledger = (() => {
     }
     return fields;
   }
-  const kindNames = { 1: "file", 2: "dataset-root", 3: "record-set", 4: "contract-event" };
+  const kindNames = { 1: "file", 2: "dataset-root", 3: "record-set", 4: "contract-event", 5: "contract-registration" };
   function decodeLogEntry(bytes) {
     const utf8 = new TextDecoder("utf-8", { fatal: true });
     const out = {

@@ -1,6 +1,7 @@
 #include "node/application.hpp"
 
 #include <map>
+#include <set>
 
 #include "consensus/core.hpp"
 #include "proto/codec.hpp"
@@ -39,7 +40,24 @@ pb::Block Application::build_block(std::uint64_t height, const pb::CommitCertifi
   }
   header->set_time_unix_ms(std::max(now_ms, previous_time + 1));
   header->set_previous_block_hash(proto::to_field(previous_block_hash(height)));
-  for (auto& tx : mempool_.reap(limits_.max_txs, limits_.max_bytes)) *block.add_txs() = std::move(tx);
+  // Contract actions are checked again in block order: the mempool refuses a
+  // second pending action that conflicts with one it holds, so none should
+  // fail here; if one does, it and its signer's later transactions (whose
+  // nonces follow it) wait rather than make the block invalid.
+  ContractScratch scratch;
+  std::set<crypto::PublicKey> held_back;
+  for (auto& tx : mempool_.reap(limits_.max_txs, limits_.max_bytes)) {
+    auto body = proto::decode<pb::TxBody>(tx.body());
+    CL_CHECK(body.ok());  // admitted by the mempool
+    const auto signer = Hash32::from_span(as_bytes(body->signer()));
+    if (held_back.contains(signer)) continue;
+    if (body->has_contract() &&
+        !chain_.contracts().check(body->contract(), /*verify_signatures=*/false, &scratch).ok()) {
+      held_back.insert(signer);
+      continue;
+    }
+    *block.add_txs() = std::move(tx);
+  }
   header->set_tx_count(static_cast<std::uint32_t>(block.txs_size()));
   header->set_txs_root(proto::to_field(proto::txs_root(block.txs())));
   header->set_validator_set_hash(proto::to_field(validators_.hash()));
@@ -56,6 +74,7 @@ pb::Block Application::build_block(std::uint64_t height, const pb::CommitCertifi
 
 Status Application::validate_transactions(const pb::Block& block) const {
   std::map<crypto::PublicKey, std::uint64_t> next_nonce;
+  ContractScratch contracts;
   std::size_t bytes = 0;
   for (int i = 0; i < block.txs_size(); ++i) {
     const auto& tx = block.txs(i);
@@ -66,7 +85,8 @@ Status Application::validate_transactions(const pb::Block& block) const {
     // check below but the nonce order, which depends on the block.
     pb::TxBody body;
     crypto::PublicKey signer;
-    if (mempool_.was_verified(hash)) {
+    const bool verified_here = mempool_.was_verified(hash);
+    if (verified_here) {
       if (Status s = proto::decode_into(as_bytes(tx.body()), body); !s.ok())
         return error(s.code(), where + s.message());
       signer = Hash32::from_span(as_bytes(body.signer()));
@@ -93,6 +113,11 @@ Status Application::validate_transactions(const pb::Block& block) const {
                                                     ", expected " + std::to_string(it->second));
     }
     ++it->second;
+    if (body.has_contract()) {
+      if (Status s = chain_.contracts().check(body.contract(), !verified_here, &contracts); !s.ok()) {
+        return error(s.code(), where + s.message());
+      }
+    }
   }
   if (static_cast<std::size_t>(block.txs_size()) > limits_.max_txs || bytes > limits_.max_bytes) {
     return error(ErrorCode::invalid_argument, "block is over the size limits");

@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "audit/genesis.hpp"
+#include "proto/codec.hpp"
+#include "proto/contracts.hpp"
 
 namespace cityledger::node {
 
@@ -18,6 +20,11 @@ const char* required_role(const pb::TxBody& body) {
       break;
   }
   return "";
+}
+
+std::string contract_conflict_key(const pb::ContractAction& action) {
+  if (action.has_registration()) return "registration:" + action.registration().contract_id();
+  return "event:" + proto::contract_subject_hash(action).hex();
 }
 
 Mempool::Mempool(std::string chain_id, const AccountView& accounts, MempoolLimits limits)
@@ -48,6 +55,12 @@ Result<Hash32> Mempool::add(const pb::Transaction& tx, std::uint64_t admitted_ms
   }
   if (accounts_.is_committed(hash))
     return refuse(error(ErrorCode::already_exists, "transaction already committed"));
+  std::string contract_key;
+  if (verified->body.has_contract()) {
+    const auto& action = verified->body.contract();
+    if (Status s = accounts_.check_contract(action, /*verify_signatures=*/true); !s.ok()) return refuse(s);
+    contract_key = contract_conflict_key(action);
+  }
   if (nonce < account->next_nonce) {
     return refuse(error(ErrorCode::already_exists, "nonce " + std::to_string(nonce) +
                                                        " already used (next is " +
@@ -71,13 +84,22 @@ Result<Hash32> Mempool::add(const pb::Transaction& tx, std::uint64_t admitted_ms
     return error(ErrorCode::already_exists, "another transaction with nonce " + std::to_string(nonce) +
                                                 " is already pending for this signer");
   }
+  if (!contract_key.empty() && pending_contract_keys_.contains(contract_key)) {
+    if (queue.empty()) by_account_.erase(verified->signer);
+    ++stats_.refused;
+    return error(ErrorCode::already_exists, verified->body.contract().has_registration()
+                                                ? "a registration of this contract id is already pending"
+                                                : "this exact contract event is already pending");
+  }
   if (by_hash_.size() >= limits_.max_txs || bytes_ + size > limits_.max_bytes) {
     if (queue.empty()) by_account_.erase(verified->signer);
     ++stats_.refused;
     return error(ErrorCode::unavailable, "mempool is full; retry later");
   }
   queue.emplace(nonce, hash);
-  by_hash_.emplace(hash, Entry{tx, verified->signer, nonce, size, arrivals_++, admitted_ms});
+  if (!contract_key.empty()) pending_contract_keys_.emplace(contract_key, hash);
+  by_hash_.emplace(
+      hash, Entry{tx, verified->signer, nonce, size, arrivals_++, admitted_ms, std::move(contract_key)});
   bytes_ += size;
   ++stats_.accepted;
   return hash;
@@ -133,6 +155,7 @@ void Mempool::erase_locked(const Hash32& hash) {
     queue->second.erase(it->second.nonce);
     if (queue->second.empty()) by_account_.erase(queue);
   }
+  if (!it->second.contract_key.empty()) pending_contract_keys_.erase(it->second.contract_key);
   bytes_ -= it->second.size_bytes;
   by_hash_.erase(it);
 }
@@ -162,6 +185,15 @@ std::vector<std::uint64_t> Mempool::remove_committed(const std::vector<Hash32>& 
     }
     for (const auto& h : stale) erase_locked(h);
   }
+  // Queued contract actions the block made invalid.
+  std::vector<Hash32> invalid;
+  for (const auto& [key, hash] : pending_contract_keys_) {
+    auto body = proto::decode<pb::TxBody>(by_hash_.at(hash).tx.body());
+    if (!body || !accounts_.check_contract(body->contract(), /*verify_signatures=*/false).ok()) {
+      invalid.push_back(hash);
+    }
+  }
+  for (const auto& h : invalid) erase_locked(h);
   return admitted;
 }
 

@@ -7,6 +7,7 @@
 #include "audit/proof_bundle.hpp"
 #include "crypto/checkpoint.hpp"
 #include "proto/codec.hpp"
+#include "proto/contracts.hpp"
 #include "proto/objects.hpp"
 
 namespace cityledger::node {
@@ -76,6 +77,7 @@ json tx_body_json(const pb::TxBody& body) {
     out["entries"] = entries;
   } else if (body.has_contract()) {
     out["action"] = "contract";
+    out["contract"] = proto::contract_action_json(body.contract());
   } else if (body.has_governance()) {
     out["action"] = "governance";
   }
@@ -217,16 +219,16 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
           if (body) out["body"] = tx_body_json(*body);
           // Where its anchors landed in the log: the block appended its
           // transactions' entries in order, ending at the header's log size.
-          if (body && body->has_anchor()) {
+          if (body && ledger::log_leaf_count(*body) > 0) {
             std::uint64_t before = 0, in_block = 0;
             for (int i = 0; i < block->txs_size(); ++i) {
               auto other = proto::decode<pb::TxBody>(block->txs(i).body());
-              const std::uint64_t n = other && other->has_anchor() ? other->anchor().entries_size() : 0;
+              const std::uint64_t n = other ? ledger::log_leaf_count(*other) : 0;
               if (static_cast<std::uint64_t>(i) < location->position) before += n;
               in_block += n;
             }
             out["first_leaf_index"] = block->header().log_size() - in_block + before;
-            out["entries"] = body->anchor().entries_size();
+            out["entries"] = ledger::log_leaf_count(*body);
           }
           return out;
         });
@@ -324,6 +326,67 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
         }
         return proof_bundle(node, index, u64_param(params, "tree_size"));
       });
+
+  // ---- PPP contracts (docs/contracts.md)
+
+  const json contract_id_schema = {{"type", "string"}, {"minLength", 1}, {"maxLength", 128}};
+  d.add(MethodSpec("list_contracts", "The ids of every registered contract"), [&node](const json&) {
+    return json{{"contracts", node.contracts().ids()}};
+  });
+
+  d.add(MethodSpec("get_contract", "A registered contract: parties, rules, where it was registered",
+                   {ParamSpec("contract_id", contract_id_schema)}),
+        [&node](const json& params) -> MethodResult {
+          const auto id = params["contract_id"].get<std::string>();
+          auto record = node.contracts().contract(id);
+          if (!record) return error(ErrorCode::not_found, "contract '" + id + "' is not registered");
+          pb::ContractAction action;
+          *action.mutable_registration() = record->registration;
+          json out = proto::contract_action_json(action);
+          out.erase("cosignatures");  // they live in the transaction (get_tx)
+          out.erase("type");
+          out["registered"] = {{"height", record->height},
+                               {"tx_hash", record->tx_hash.hex()},
+                               {"leaf_index", record->leaf_index},
+                               {"content_hash", out["subject_hash"]}};
+          out.erase("subject_hash");
+          out["events"] = record->events.size();
+          return out;
+        });
+
+  d.add(MethodSpec("get_contract_events",
+                   "A contract's events in log order, each with its decoded event, co-signers and leaf",
+                   {ParamSpec("contract_id", contract_id_schema), ParamSpec("from", index_schema, false),
+                    ParamSpec("limit", {{"type", "integer"}, {"minimum", 1}, {"maximum", 1000}}, false)}),
+        [&node, &store](const json& params) -> MethodResult {
+          const auto id = params["contract_id"].get<std::string>();
+          auto record = node.contracts().contract(id);
+          if (!record) return error(ErrorCode::not_found, "contract '" + id + "' is not registered");
+          const std::uint64_t from = params.value("from", std::uint64_t{0});
+          const std::uint64_t limit = params.value("limit", std::uint64_t{100});
+          json events = json::array();
+          for (std::uint64_t i = from; i < record->events.size() && i < from + limit; ++i) {
+            const auto& e = record->events[i];
+            json item = {{"sequence", i + 1},          {"kind", e.kind},
+                         {"height", e.height},         {"tx_hash", e.tx_hash.hex()},
+                         {"leaf_index", e.leaf_index}, {"content_hash", e.subject_hash.hex()}};
+            // The event itself, from its transaction.
+            auto location = store.find_tx(e.tx_hash);
+            if (!location) return location.status();
+            auto block = store.get_block(location->height);
+            if (!block) return block.status();
+            auto body = proto::decode<pb::TxBody>(block->txs(static_cast<int>(location->position)).body());
+            if (!body || !body->has_contract()) {
+              return error(ErrorCode::corruption, "stored contract transaction does not decode");
+            }
+            item["event"] = proto::contract_action_json(body->contract());
+            item["event_hex"] = to_hex(as_bytes(proto::encode(body->contract().event())));
+            item["entry"] = entry_json_at(store, e.leaf_index);
+            events.push_back(std::move(item));
+          }
+          return json{
+              {"contract_id", id}, {"total", record->events.size()}, {"from", from}, {"events", events}};
+        });
 
   // ---- for the explorer (docs/explorer.md)
 

@@ -165,8 +165,13 @@ Result<Testnet> make_testnet(const TestnetOptions& options, const TestnetAddress
   if (!submitter) return submitter.status();
   auto admin = new_key_file(net.admin_key);
   if (!admin) return admin.status();
+  // PPP contract actions (docs/contracts.md) are submitted by a partner account.
+  net.partner_key = dir / "keys" / "partner.key";
+  auto partner = new_key_file(net.partner_key);
+  if (!partner) return partner.status();
   genesis.accounts.push_back({*submitter, {audit::role_submitter}});
   genesis.accounts.push_back({*admin, {audit::role_admin}});
+  genesis.accounts.push_back({*partner, {audit::role_partner}});
 
   // One byte-identical genesis.json for the network and in every home.
   const std::string text = genesis.to_json();
@@ -186,7 +191,9 @@ std::string Testnet::to_json() const {
   doc["nodes"] = nlohmann::ordered_json::array();
   for (const auto& n : nodes)
     doc["nodes"].push_back({{"home", n.home.string()}, {"rpc", n.rpc}, {"p2p", n.p2p}});
-  doc["keys"] = {{"submitter", submitter_key.string()}, {"admin", admin_key.string()}};
+  doc["keys"] = {{"submitter", submitter_key.string()},
+                 {"admin", admin_key.string()},
+                 {"partner", partner_key.string()}};
   return doc.dump();
 }
 

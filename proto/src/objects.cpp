@@ -6,6 +6,7 @@
 #include "crypto/sha256.hpp"
 #include "crypto/signing.hpp"
 #include "proto/codec.hpp"
+#include "proto/contracts.hpp"
 
 namespace cityledger::proto {
 
@@ -95,11 +96,21 @@ Result<VerifiedTransaction> verify_transaction(const pb::Transaction& tx, std::s
       }
       for (int i = 0; i < entries.size(); ++i) {
         Status s = validate_anchor_entry(entries[i], limits);
+        if (s.ok() && (entries[i].kind() == pb::ENTRY_KIND_CONTRACT_EVENT ||
+                       entries[i].kind() == pb::ENTRY_KIND_CONTRACT_REGISTRATION)) {
+          // Such leaves come only from contract actions, with their co-signatures.
+          s = error(ErrorCode::invalid_argument,
+                    "contract registrations and events are anchored by a contract transaction, not a batch");
+        }
         if (!s.ok()) return error(s.code(), "entry " + std::to_string(i) + ": " + s.message());
       }
       break;
     }
     case pb::TxBody::kContract:
+      if (Status s = validate_contract_action(body.contract()); !s.ok()) {
+        return error(s.code(), "contract action: " + s.message());
+      }
+      break;
     case pb::TxBody::kGovernance:
       break;
     case pb::TxBody::ACTION_NOT_SET:

@@ -145,7 +145,10 @@ int main(int argc, char** argv) {
   cli::VerifyOptions verify_opts;
   auto* verify = app.add_subcommand("verify", "Verify a proof bundle offline, trusting only genesis.json");
   verify->add_option("--genesis", verify_opts.genesis, "The network's genesis.json")->required();
-  verify->add_option("--proof", verify_opts.proof, "The proof bundle")->required();
+  auto* verify_proof = verify->add_option("--proof", verify_opts.proof, "The proof bundle");
+  auto* verify_reveal =
+      verify->add_option("--reveal", verify_opts.reveal, "Or a sealed-field reveal (from contract reveal)");
+  verify_proof->excludes(verify_reveal);
   verify->add_option("--file", verify_opts.file, "The file itself: its SHA-256 must be the anchored hash");
   verify->add_option("--record-line", verify_opts.record_line,
                      "With a record proof: the line that must be the record");
@@ -188,6 +191,74 @@ int main(int argc, char** argv) {
   watch->add_option("--interval", watch_opts.interval_s, "Seconds between polls")->default_val(10);
   watch->add_flag("--once", watch_opts.once, "Poll once and exit");
 
+  // ---- PPP contracts (docs/contracts.md)
+  auto* contract =
+      app.add_subcommand("contract", "PPP contracts: register, record co-signed events, prove them");
+  contract->require_subcommand(1);
+  auto add_submit_options = [](CLI::App* cmd, cli::ContractSubmitOptions& o, bool drafts) {
+    cmd->add_option("--key", o.key, "Secret key of the submitting account (partner role)");
+    cmd->add_flag("--wait", o.wait, "Wait until the transaction is committed");
+    cmd->add_option("--timeout", o.timeout_s, "Seconds to wait with --wait")->default_val(60);
+    if (drafts) {
+      cmd->add_option("--cosign-key", o.cosign_keys, "Co-sign with this party's key (repeatable)");
+      cmd->add_option("--out", o.out, "Write a draft for the parties to co-sign instead of submitting");
+      cmd->add_option("--chain-id", o.chain_id, "Chain of the draft (default: the node's)");
+    }
+  };
+  cli::ContractRegisterOptions register_opts;
+  auto* contract_register =
+      contract->add_subcommand("register", "Register a contract: parties, and who co-signs which event kind");
+  contract_register->add_option("--id", register_opts.id, "Contract id")->required();
+  contract_register->add_option("--title", register_opts.title, "Title")->required();
+  contract_register->add_option("--party", register_opts.parties, "name=PUBKEY (repeatable)")->required();
+  contract_register->add_option("--rule", register_opts.rules, "event-kind=party[,party...] (repeatable)")
+      ->required();
+  add_submit_options(contract_register, register_opts.submit, true);
+
+  cli::ContractEventOptions event_opts;
+  auto* contract_event = contract->add_subcommand("event", "Record a contract event with its co-signatures");
+  contract_event->add_option("--id", event_opts.id, "Contract id")->required();
+  contract_event->add_option("--kind", event_opts.kind, "Event kind (milestone, payment, cost-share, ...)")
+      ->required();
+  contract_event->add_option("--payload-file", event_opts.payload_file, "The event's document (its SHA-256)");
+  contract_event->add_option("--payload-hash", event_opts.payload_hash, "Or its SHA-256, hex");
+  contract_event->add_option("--amount", event_opts.amount, "Amount, e.g. 1250.00 (payments)");
+  contract_event->add_option("--currency", event_opts.currency, "ISO 4217 code of --amount, e.g. EUR");
+  contract_event->add_option("--share", event_opts.shares, "party=60% (cost shares; repeatable, sum 100%)");
+  contract_event->add_option("--doc", event_opts.documents, "name=FILE or name=sha256:HEX (repeatable)");
+  contract_event->add_option("--field", event_opts.fields, "name=value, public (repeatable)");
+  contract_event->add_option("--sealed", event_opts.sealed,
+                             "name=value, confidential: only a salted commitment is anchored (repeatable)");
+  contract_event->add_option("--salts-out", event_opts.salts_out,
+                             "Where to keep the sealed fields' values and salts (needed to reveal one)");
+  add_submit_options(contract_event, event_opts.submit, true);
+
+  std::string cosign_key, draft_path;
+  auto* contract_cosign = contract->add_subcommand("cosign", "Add your co-signature to a contract draft");
+  contract_cosign->add_option("--key", cosign_key, "Your party key")->required();
+  contract_cosign->add_option("draft", draft_path, "The draft file")->required();
+
+  cli::ContractSubmitOptions submit_opts;
+  auto* contract_submit = contract->add_subcommand("submit", "Submit a co-signed contract draft");
+  contract_submit->add_option("draft", draft_path, "The draft file")->required();
+  add_submit_options(contract_submit, submit_opts, false);
+  contract_submit->get_option("--key")->required();
+
+  std::string contract_id, events_proof_dir;
+  auto* contract_show = contract->add_subcommand("show", "A contract: parties, rules, registration");
+  contract_show->add_option("id", contract_id, "Contract id")->required();
+  auto* contract_events = contract->add_subcommand("events", "A contract's events, with proofs on request");
+  contract_events->add_option("id", contract_id, "Contract id")->required();
+  contract_events->add_option("--proof-dir", events_proof_dir, "Write each event's proof bundle here");
+
+  cli::ContractRevealOptions reveal_opts;
+  auto* contract_reveal =
+      contract->add_subcommand("reveal", "Prove one sealed field of an event without revealing the others");
+  contract_reveal->add_option("--salts", reveal_opts.salts, "The file contract event --salts-out wrote")
+      ->required();
+  contract_reveal->add_option("--field", reveal_opts.field, "The sealed field to reveal")->required();
+  contract_reveal->add_option("--out", reveal_opts.out, "Where to write the reveal")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -211,7 +282,18 @@ int main(int argc, char** argv) {
     }
     return cli::run_proof(g, proof_opts);
   }
-  if (*verify) return cli::run_verify(g, verify_opts);
+  if (*verify) {
+    if (verify_opts.proof.empty() && verify_opts.reveal.empty())
+      return cli::fail("verify: give --proof or --reveal");
+    return cli::run_verify(g, verify_opts);
+  }
+  if (*contract_register) return cli::run_contract_register(g, register_opts);
+  if (*contract_event) return cli::run_contract_event(g, event_opts);
+  if (*contract_cosign) return cli::run_contract_cosign(g, cosign_key, draft_path);
+  if (*contract_submit) return cli::run_contract_submit(g, draft_path, submit_opts);
+  if (*contract_show) return cli::run_contract_show(g, contract_id);
+  if (*contract_events) return cli::run_contract_events(g, contract_id, events_proof_dir);
+  if (*contract_reveal) return cli::run_contract_reveal(g, reveal_opts);
   if (*prove_record) return cli::run_prove_record(g, prove_opts);
   if (*watch) return cli::run_watch(g, watch_opts);
   if (*agent) {

@@ -690,7 +690,156 @@ def bundle_height(bundle_bytes):
     return next(line.split()[1] for line in body.splitlines() if line.startswith("height "))
 
 
+def scenario_contracts(cluster, base_port):
+    """PPP contracts end to end: a contract registered through a draft each
+    party co-signs offline; events refused without the co-signature their
+    rule names; a payment, a cost-share change and a milestone with a sealed
+    field accepted; every event's proof verifies from genesis alone; one
+    sealed field revealed and verified, a wrong value or salt rejected; and
+    every node, also one restarted, holds the same contract history."""
+    nodes = cluster.add_testnet("net", 4, base_port)
+    net = os.path.join(cluster.workdir, "net")
+    genesis = os.path.join(net, "genesis.json")
+    partner_account = os.path.join(net, "keys", "partner.key")
+    submitter = os.path.join(net, "keys", "submitter.key")
+    rpc0, rpc2 = nodes[0].rpc_url, nodes[2].rpc_url
+    start_network(cluster, nodes, min_height=2)
+
+    keys, pubs = {}, {}
+    for party in ("city", "operator", "contractor", "outsider"):
+        keys[party] = os.path.join(cluster.workdir, party + ".key")
+        pubs[party] = run_cli("keygen", "--out", keys[party], expect=0).stdout.split()[-1]
+    parties = [f"--party={p}={pubs[p]}" for p in ("city", "operator", "contractor")]
+    rules = ["--rule=cost-share=city,operator", "--rule=milestone=contractor", "--rule=payment=city"]
+
+    # Registration: a draft, co-signed by each party on its own machine.
+    draft = os.path.join(cluster.workdir, "register.json")
+    run_cli("--rpc", rpc0, "contract", "register", "--id", "smart-lighting-2027",
+            "--title", "Smart street lighting: PPP 2027-2037", *parties, *rules, "--out", draft, expect=0)
+    run_cli("contract", "cosign", "--key", keys["city"], draft, expect=0)
+    run_cli("contract", "cosign", "--key", keys["operator"], draft, expect=0)
+    # Without the contractor's co-signature the registration is refused.
+    r = run_cli("--rpc", rpc0, "contract", "submit", draft, "--key", partner_account, expect=2)
+    check("co-signature of party 'contractor'" in r.stderr, f"unclear refusal: {r.stderr}")
+    r = run_cli("contract", "cosign", "--key", keys["contractor"], draft, expect=0)
+    check("Smart street lighting" in r.stdout, f"cosign does not show what is signed: {r.stdout}")
+    # The submitter role may anchor but not act in contracts.
+    r = run_cli("--rpc", rpc0, "contract", "submit", draft, "--key", submitter, expect=2)
+    check("'partner' role" in r.stderr, f"unclear refusal of a submitter: {r.stderr}")
+    r = run_cli("--rpc", rpc0, "--json", "contract", "submit", draft, "--key", partner_account, "--wait", expect=0)
+    registered = json.loads(r.stdout)
+    check(registered["committed"], f"registration not committed: {registered}")
+    r = run_cli("--rpc", rpc0, "contract", "submit", draft, "--key", partner_account, expect=2)
+    check("already registered" in r.stderr, f"second registration: {r.stderr}")
+    log(f"contract registered at height {registered['height']} after 3 offline co-signatures")
+
+    cid = "smart-lighting-2027"
+    report = os.path.join(cluster.workdir, "milestone-1.pdf")
+    with open(report, "wb") as f:
+        f.write(b"%PDF-1.4 milestone 1: 4,000 luminaires installed\n")
+
+    # Refusals, each with its reason, and nothing committed for them.
+    r = run_cli("--rpc", rpc0, "contract", "event", "--id", cid, "--kind", "milestone", "--payload-file", report,
+                "--cosign-key", keys["city"], "--key", partner_account, expect=2)
+    check("needs the co-signature of 'contractor'" in r.stderr, f"missing co-signature: {r.stderr}")
+    r = run_cli("--rpc", rpc0, "contract", "event", "--id", cid, "--kind", "payment", "--payload-file", report,
+                "--amount", "1250000.00", "--currency", "EUR", "--cosign-key", keys["outsider"],
+                "--cosign-key", keys["city"], "--key", partner_account, expect=2)
+    check("not a party" in r.stderr, f"outsider's co-signature: {r.stderr}")
+    r = run_cli("--rpc", rpc0, "contract", "event", "--id", cid, "--kind", "cost-share", "--payload-file", report,
+                "--share", "city=60%", "--share", "operator=30%", "--cosign-key", keys["city"],
+                "--cosign-key", keys["operator"], "--key", partner_account, expect=2)
+    check("sum to 10000" in r.stderr, f"shares not summing to 100%: {r.stderr}")
+    r = run_cli("--rpc", rpc0, "contract", "event", "--id", "no-such-contract", "--kind", "payment",
+                "--payload-file", report, "--amount", "1", "--currency", "EUR", "--cosign-key", keys["city"],
+                "--key", partner_account, expect=2)
+    check("not registered" in r.stderr, f"unknown contract: {r.stderr}")
+
+    # Accepted events.
+    salts = os.path.join(cluster.workdir, "milestone-1.salts.json")
+    run_cli("--rpc", rpc0, "--json", "contract", "event", "--id", cid, "--kind", "milestone",
+            "--payload-file", report, "--doc", f"acceptance-report={report}", "--field", "district=north",
+            "--sealed", "penalty_waived=EUR 18000.00", "--sealed", "supplier_discount=7.5%",
+            "--salts-out", salts, "--cosign-key", keys["contractor"], "--key", partner_account, "--wait",
+            expect=0)
+    run_cli("--rpc", rpc0, "contract", "event", "--id", cid, "--kind", "payment", "--payload-file", report,
+            "--amount", "1250000.00", "--currency", "EUR", "--cosign-key", keys["city"],
+            "--key", partner_account, "--wait", expect=0)
+    run_cli("--rpc", rpc2, "contract", "event", "--id", cid, "--kind", "cost-share", "--payload-file", report,
+            "--share", "city=60%", "--share", "operator=40%", "--cosign-key", keys["city"],
+            "--cosign-key", keys["operator"], "--key", partner_account, "--wait", expect=0)
+    # The same co-signed event again is a replay.
+    r = run_cli("--rpc", rpc0, "contract", "event", "--id", cid, "--kind", "payment", "--payload-file", report,
+                "--amount", "1250000.00", "--currency", "EUR", "--cosign-key", keys["city"],
+                "--key", partner_account, expect=2)
+    check("already anchored" in r.stderr, f"replayed event: {r.stderr}")
+    log("3 events committed; 5 bad ones refused with their reasons")
+
+    # History with proofs; every proof verifies from genesis alone.
+    proofs = os.path.join(cluster.workdir, "proofs")
+    deadline = time.monotonic() + 60
+    while True:
+        r = run_cli("--rpc", rpc0, "--json", "contract", "events", cid, "--proof-dir", proofs)
+        if r.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)  # the covering checkpoint is a moment behind the commit
+    check(r.returncode == 0, f"contract events --proof-dir: {r.stderr}")
+    events = json.loads(r.stdout)["events"]
+    check([e["kind"] for e in events] == ["milestone", "payment", "cost-share"], f"events: {events}")
+    for e in events:
+        verdict = json.loads(run_cli("--json", "verify", "--genesis", genesis, "--proof", e["proof"],
+                                     expect=0).stdout)
+        check(verdict["verified"], f"event proof: {verdict}")
+        with open(e["proof"]) as f:
+            entry = json.load(f)["entry"]
+        check(entry["kind"] == "contract-event" and entry["dataset_id"] == cid and
+              entry["content_hash"] == e["content_hash"] and entry["metadata"]["kind"] == e["kind"],
+              f"the proven leaf is not the event: {entry}")
+    check(events[1]["entry"]["metadata"]["amount"] == "1250000.00 EUR", f"payment leaf: {events[1]['entry']}")
+    check("penalty_waived" not in json.dumps(events[0]["event"]["fields"]) and
+          "EUR 18000.00" not in json.dumps(events), "a sealed value leaked onto the ledger")
+    log("each event's proof verifies offline; sealed values are not on the ledger")
+
+    # Reveal one sealed field; tampered reveals fail.
+    reveal = os.path.join(cluster.workdir, "reveal.json")
+    run_cli("--rpc", rpc0, "contract", "reveal", "--salts", salts, "--field", "penalty_waived", "--out", reveal,
+            expect=0)
+    r = run_cli("verify", "--genesis", genesis, "--reveal", reveal, expect=0)
+    check(r.stdout.startswith("VERIFIED") and "EUR 18000.00" in r.stdout, f"reveal: {r.stdout}")
+    with open(reveal) as f:
+        good = json.load(f)
+    for what, change in [("value", lambda d: d.update(value="EUR 1800.00")),
+                         ("salt", lambda d: d.update(salt="00" * 32)),
+                         ("field", lambda d: d.update(field="supplier_discount")),
+                         ("contract", lambda d: d.update(contract_id="another-contract"))]:
+        bad = json.loads(json.dumps(good))
+        change(bad)
+        path = os.path.join(cluster.workdir, f"reveal-bad-{what}.json")
+        with open(path, "w") as f:
+            json.dump(bad, f)
+        r = run_cli("verify", "--genesis", genesis, "--reveal", path, expect=1)
+        check(r.stdout.startswith("FAILED"), f"tampered {what} not rejected: {r.stdout}")
+    log("the revealed field verifies; a wrong value, salt, field or contract is rejected")
+
+    # Every node, one of them restarted (state rebuilt from its blocks), agrees.
+    cluster.stop(nodes[3])
+    cluster.start(nodes[3])
+    top = max(cluster.heights(nodes[:3]).values())
+    cluster.wait_until("node3 restarted and caught up", lambda: (cluster.height(nodes[3]) or 0) >= top, 60)
+    reference = cluster.rpc(nodes[0], "get_contract_events", {"contract_id": cid})
+    for node in nodes[1:]:
+        other = cluster.rpc(node, "get_contract_events", {"contract_id": cid})
+        check(other == reference, f"{node.name} holds another contract history")
+        shown = cluster.rpc(node, "get_contract", {"contract_id": cid})
+        check(shown["events"] == 3 and [p["name"] for p in shown["parties"]] == ["city", "contractor", "operator"],
+              f"{node.name}: {shown}")
+    r = run_cli("--rpc", nodes[3].rpc_url, "contract", "show", cid, expect=0)
+    check("payment: city" in r.stdout, f"contract show: {r.stdout}")
+    log("all 4 nodes (one restarted) hold the same contract and events")
+
+
 SCENARIOS = {
+    "contracts": scenario_contracts,
     "commit": scenario_commit,
     "kill_restart": scenario_kill_restart,
     "late_join": scenario_late_join,

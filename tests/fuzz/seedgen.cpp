@@ -12,6 +12,7 @@
 #include "crypto/sha256.hpp"
 #include "fuzz_common.hpp"
 #include "proto/codec.hpp"
+#include "proto/contracts.hpp"
 #include "proto/objects.hpp"
 
 using namespace cityledger;
@@ -39,6 +40,60 @@ pb::Transaction sample_tx(const crypto::SecretKey& key, std::uint64_t nonce, int
     m->set_value("loop-" + std::to_string(i));
   }
   return proto::sign_transaction(body, key);
+}
+
+// A registration (two parties, two rules) and a payment event with a sealed
+// field, each co-signed: seeds for the contract-action paths.
+std::vector<pb::Transaction> sample_contract_txs(const crypto::SecretKey& key) {
+  const auto city = crypto::SecretKey::from_seed_for_testing(31);
+  const auto op = crypto::SecretKey::from_seed_for_testing(32);
+  std::vector<pb::ContractAction> actions(2);
+  auto* r = actions[0].mutable_registration();
+  r->set_contract_id("smart-lighting-2027");
+  r->set_title("Smart street lighting");
+  for (const auto& [name, k] : {std::pair{"city", &city}, std::pair{"operator", &op}}) {
+    auto* p = r->add_parties();
+    p->set_name(name);
+    p->set_pubkey(k->public_key().to_string());
+  }
+  auto* rule = r->add_rules();
+  rule->set_event_kind("milestone");
+  rule->add_parties("operator");
+  rule = r->add_rules();
+  rule->set_event_kind("payment");
+  rule->add_parties("city");
+  auto* e = actions[1].mutable_event();
+  e->set_contract_id("smart-lighting-2027");
+  e->set_kind("payment");
+  e->set_payload_hash(crypto::sha256("invoice").to_string());
+  e->mutable_amount()->set_currency("EUR");
+  e->mutable_amount()->set_units(125000);
+  e->mutable_amount()->set_scale(2);
+  auto* f = e->add_fields();
+  f->set_name("district");
+  f->set_value("north");
+  auto* sealed = e->add_sealed_fields();
+  sealed->set_name("iban");
+  sealed->set_commitment(std::string(32, '\x05'));
+  std::vector<pb::Transaction> out;
+  std::uint64_t nonce = 50;
+  for (auto& a : actions) {
+    std::vector<const crypto::SecretKey*> signers = {&city, &op};
+    std::sort(signers.begin(), signers.end(),
+              [](auto* x, auto* y) { return x->public_key().to_string() < y->public_key().to_string(); });
+    for (const auto* k : signers) {
+      auto* c = a.add_cosignatures();
+      c->set_signer(k->public_key().to_string());
+      c->set_signature(k->sign(proto::contract_cosign_digest(a, fuzz::chain_id)).to_string());
+    }
+    pb::TxBody body;
+    body.set_chain_id(fuzz::chain_id);
+    body.set_signer(key.public_key().to_string());
+    body.set_nonce(nonce++);
+    *body.mutable_contract() = a;
+    out.push_back(proto::sign_transaction(body, key));
+  }
+  return out;
 }
 
 pb::Block sample_block(const crypto::SecretKey& key, std::uint64_t height) {
@@ -81,6 +136,7 @@ int main(int argc, char** argv) {
   for (std::uint64_t i = 1; i <= 4; ++i) {
     write(root / "transaction", n++, proto::encode(sample_tx(key, i, static_cast<int>(i))));
   }
+  for (const auto& tx : sample_contract_txs(key)) write(root / "transaction", n++, proto::encode(tx));
 
   for (std::uint64_t h = 1; h <= 3; ++h) {
     pb::CommittedBlock committed;

@@ -2,6 +2,7 @@
 // transaction that passes must re-verify identically after a round trip.
 #include "fuzz_common.hpp"
 #include "proto/codec.hpp"
+#include "proto/contracts.hpp"
 #include "proto/objects.hpp"
 
 using namespace cityledger;
@@ -15,5 +16,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_ASSERT(again.ok());
   auto reverified = proto::verify_transaction(*again, fuzz::chain_id);
   FUZZ_ASSERT(reverified.ok() && reverified->hash == verified->hash);
+  if (verified->body.has_contract()) {
+    // An admitted contract action becomes a valid log leaf and a printable view.
+    const auto& action = verified->body.contract();
+    FUZZ_ASSERT(proto::validate_anchor_entry(proto::contract_anchor_entry(action)).ok());
+    (void)proto::contract_action_json(action).dump();
+    (void)proto::contract_cosign_digest(action, fuzz::chain_id);
+  }
   return 0;
 }

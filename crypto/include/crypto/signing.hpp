@@ -21,7 +21,8 @@ inline constexpr std::string_view transaction = "tx";
 inline constexpr std::string_view proposal = "proposal";
 inline constexpr std::string_view vote = "vote";
 inline constexpr std::string_view governance = "governance";
-inline constexpr std::string_view contract_cosign = "contract-cosign";
+inline constexpr std::string_view contract_register = "contract-register";
+inline constexpr std::string_view contract_event = "contract-event";
 }  // namespace purpose
 
 // purpose must be 1..255 bytes, chain_id 1..65535 bytes (CL_CHECK).

@@ -67,11 +67,14 @@ struct ChainHead {
 
 using TxLocation = records::TxLocation;
 
-// The leaves a block adds to the global log: its anchor transactions in block
-// order, each one's entries in batch order; other transactions add none. Each
+// The leaves a block adds to the global log, in block order: an anchor
+// transaction's entries in batch order, one leaf per contract action
+// (proto/contracts.hpp); governance transactions add none. Each
 // body is decoded canonically; invalid_argument names the transaction (and
 // entry) when a body does not decode or a content hash is not 32 bytes.
 Result<std::vector<pb::LogEntry>> derive_log_entries(const pb::Block& block);
+// How many leaves one transaction adds (the rule above).
+std::uint64_t log_leaf_count(const pb::TxBody& body);
 
 class Store {
  public:

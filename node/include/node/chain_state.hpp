@@ -1,5 +1,5 @@
 // Committed account state: who holds which role (from genesis; governance
-// changes arrive later) and each account's next nonce.
+// changes arrive later), each account's next nonce, and the PPP contracts.
 //
 // Rebuilt at start from the stored blocks, then advanced block by block after
 // each synced commit. Thread-safe: readers (the mempool on RPC threads) and
@@ -11,6 +11,7 @@
 
 #include "audit/genesis.hpp"
 #include "ledger/store.hpp"
+#include "node/contract_book.hpp"
 #include "node/mempool.hpp"
 
 namespace cityledger::node {
@@ -26,6 +27,8 @@ class ChainState final : public AccountView {
 
   std::optional<AccountState> account(const crypto::PublicKey& key) const override;
   bool is_committed(const Hash32& tx_hash) const override;
+  Status check_contract(const pb::ContractAction& action, bool verify_signatures) const override;
+  const ContractBook& contracts() const { return contracts_; }
 
  private:
   void apply_locked(const pb::Block& block);
@@ -33,6 +36,7 @@ class ChainState final : public AccountView {
   const ledger::Store& store_;
   mutable std::shared_mutex mutex_;
   std::map<crypto::PublicKey, AccountState> accounts_;
+  ContractBook contracts_;
 };
 
 }  // namespace cityledger::node

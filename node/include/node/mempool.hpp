@@ -40,10 +40,15 @@ class AccountView {
   virtual ~AccountView() = default;
   virtual std::optional<AccountState> account(const crypto::PublicKey& key) const = 0;
   virtual bool is_committed(const Hash32& tx_hash) const = 0;
+  // The ledger-dependent rules of a contract action (node/contract_book.hpp).
+  virtual Status check_contract(const pb::ContractAction& action, bool verify_signatures) const = 0;
 };
 
 // The role a transaction's action needs.
 const char* required_role(const pb::TxBody& body);
+// Two pending contract actions with the same key cannot both commit: the
+// registration of one contract id, or one exact event.
+std::string contract_conflict_key(const pb::ContractAction& action);
 
 struct MempoolLimits {
   std::size_t max_txs = 50'000;
@@ -66,7 +71,9 @@ class Mempool {
 
   // Admits a transaction or says exactly why not: invalid_argument (malformed,
   // wrong chain, bad entries), permission_denied (bad signature, unknown signer,
-  // missing role), already_exists (duplicate, nonce reused/replayed),
+  // missing role, missing co-signature), already_exists (duplicate, nonce
+  // reused/replayed, a contract registration or event already anchored or
+  // already pending), not_found (an event of an unknown contract),
   // unavailable (full).
   // `admitted_ms` is kept with the transaction and handed back by
   // remove_committed (the node passes a monotonic clock; the mempool reads none).
@@ -78,7 +85,9 @@ class Mempool {
   std::vector<pb::Transaction> reap(std::size_t max_txs, std::size_t max_bytes) const;
 
   // The transactions of a committed block leave; queued transactions whose
-  // nonce is now below their account's next nonce are dropped too. Returns
+  // nonce is now below their account's next nonce are dropped too, and so
+  // are queued contract actions the block made invalid (the same contract
+  // registered by another transaction, say). Returns
   // the admitted_ms of the committed transactions this mempool held.
   std::vector<std::uint64_t> remove_committed(const std::vector<Hash32>& tx_hashes);
 
@@ -102,6 +111,7 @@ class Mempool {
     std::size_t size_bytes = 0;
     std::uint64_t arrival = 0;
     std::uint64_t admitted_ms = 0;
+    std::string contract_key;  // contract actions: what two pending ones may not share
   };
   void erase_locked(const Hash32& hash);
   Result<Hash32> refuse(Status status);
@@ -113,6 +123,7 @@ class Mempool {
   mutable std::mutex mutex_;
   std::unordered_map<Hash32, Entry, Hash32Hasher> by_hash_;
   std::map<crypto::PublicKey, std::map<std::uint64_t, Hash32>> by_account_;  // signer -> nonce -> hash
+  std::unordered_map<std::string, Hash32> pending_contract_keys_;            // contract_key -> tx
   std::size_t bytes_ = 0;
   std::uint64_t arrivals_ = 0;
   MempoolStats stats_;

@@ -44,6 +44,7 @@ struct Testnet {
   std::vector<TestnetNode> nodes;
   std::filesystem::path submitter_key;
   std::filesystem::path admin_key;
+  std::filesystem::path partner_key;
 
   std::string to_json() const;  // the --json contract of `cityledgerd testnet`
 };

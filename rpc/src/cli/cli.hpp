@@ -35,8 +35,8 @@ int fail(const std::string& message);
 int fail(const Status& status);
 
 // Writes a file via a temporary sibling, fsync and rename: a crash leaves the
-// old file or the new one, never half of one.
-Status write_file_atomic(const std::filesystem::path& path, const std::string& content);
+// old file or the new one, never half of one. `mode` applies to a new file.
+Status write_file_atomic(const std::filesystem::path& path, const std::string& content, unsigned mode = 0644);
 Result<std::string> read_text_file(const std::filesystem::path& path, std::size_t limit);
 
 void print_json(const nlohmann::json& value);
@@ -78,6 +78,7 @@ int run_anchor(const Global& g, const AnchorOptions& options);
 struct VerifyOptions {
   std::string genesis;
   std::string proof;
+  std::string reveal;  // a `contract reveal` document instead of a bundle
   std::string file;
   std::optional<std::string> record_line;
 };
@@ -115,5 +116,57 @@ struct WatchOptions {
   bool once = false;
 };
 int run_watch(const Global& g, const WatchOptions& options);
+
+// ---- PPP contracts (rpc/src/cli/contract.cpp, docs/contracts.md)
+
+// How a contract action is signed and sent: with `out`, a draft file is
+// written for the parties to co-sign (`contract cosign`) and nothing is sent;
+// otherwise the co-signatures of `cosign_keys` are added and the transaction,
+// signed with `key`, is submitted.
+struct ContractSubmitOptions {
+  std::string key;
+  std::vector<std::string> cosign_keys;
+  std::string out;
+  std::string chain_id;  // for a draft; default: the node's
+  bool wait = false;
+  double timeout_s = 60;
+};
+
+struct ContractRegisterOptions {
+  std::string id;
+  std::string title;
+  std::vector<std::string> parties;  // name=PUBKEY
+  std::vector<std::string> rules;    // kind=party,party
+  ContractSubmitOptions submit;
+};
+int run_contract_register(const Global& g, const ContractRegisterOptions& options);
+
+struct ContractEventOptions {
+  std::string id;
+  std::string kind;
+  std::string payload_file;
+  std::string payload_hash;
+  std::string amount;  // decimal, e.g. 1250.00
+  std::string currency;
+  std::vector<std::string> shares;     // party=PERCENT
+  std::vector<std::string> documents;  // name=FILE or name=sha256:HEX
+  std::vector<std::string> fields;     // name=value
+  std::vector<std::string> sealed;     // name=value, only a salted commitment is anchored
+  std::string salts_out;               // where the sealed fields' salts are kept (needed for reveal)
+  ContractSubmitOptions submit;
+};
+int run_contract_event(const Global& g, const ContractEventOptions& options);
+
+int run_contract_cosign(const Global& g, const std::string& key, const std::string& draft);
+int run_contract_submit(const Global& g, const std::string& draft, const ContractSubmitOptions& options);
+int run_contract_show(const Global& g, const std::string& id);
+int run_contract_events(const Global& g, const std::string& id, const std::string& proof_dir);
+
+struct ContractRevealOptions {
+  std::string salts;  // the file `contract event --salts-out` wrote
+  std::string field;
+  std::string out;
+};
+int run_contract_reveal(const Global& g, const ContractRevealOptions& options);
 
 }  // namespace cityledger::cli

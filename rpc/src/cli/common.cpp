@@ -57,9 +57,9 @@ std::string format_unix_ms(std::uint64_t unix_ms) {
   return out;
 }
 
-Status write_file_atomic(const std::filesystem::path& path, const std::string& content) {
+Status write_file_atomic(const std::filesystem::path& path, const std::string& content, unsigned mode) {
   const std::filesystem::path tmp = path.string() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0)
     return error(ErrorCode::io_error, "cannot create " + tmp.string() + ": " + std::strerror(errno));
   std::size_t done = 0;

@@ -2,6 +2,7 @@
 // bundle (and the file) from disk and opens no socket.
 #include <iostream>
 
+#include "audit/contracts.hpp"
 #include "audit/genesis.hpp"
 #include "audit/proof_bundle.hpp"
 #include "cli.hpp"
@@ -29,11 +30,41 @@ std::string printable(const std::string& record) {
   }
   return out;
 }
+int verify_reveal_file(const Global& g, const audit::Genesis& genesis, const std::string& path) {
+  auto text = read_text_file(path, bundle_limit_bytes);
+  if (!text) return fail("verify: " + text.status().message());
+  audit::Verdict verdict;
+  const auto reveal = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (reveal.is_discarded()) {
+    verdict.checks.push_back({"reveal is JSON", false, path + " is not valid JSON"});
+  } else {
+    verdict = audit::verify_reveal(reveal, genesis);
+  }
+  if (g.json) {
+    auto out = verdict.to_json();
+    out["reveal"] = path;
+    std::cout << out.dump(2) << "\n";
+  } else if (verdict.verified) {
+    std::cout << "VERIFIED  " << path << "\n"
+              << "  contract      " << reveal.value("contract_id", "") << "\n"
+              << "  field         " << reveal.value("field", "") << " = "
+              << printable(reveal.value("value", "")) << "  (matches the sealed commitment)\n"
+              << "  event         leaf " << verdict.leaf_index << " of " << verdict.tree_size << ", block "
+              << verdict.height << "\n"
+              << "  checkpoint    signed by " << verdict.signers << " validators (quorum " << verdict.quorum
+              << ")\n";
+  } else {
+    std::cout << "FAILED  " << path << "\n  " << verdict.first_failure() << "\n";
+  }
+  return verdict.verified ? exit_ok : exit_verify_failed;
+}
+
 }  // namespace
 
 int run_verify(const Global& g, const VerifyOptions& o) {
   auto genesis = audit::Genesis::load(o.genesis);
   if (!genesis) return fail("verify: genesis " + o.genesis + ": " + genesis.status().message());
+  if (!o.reveal.empty()) return verify_reveal_file(g, *genesis, o.reveal);
   auto text = read_text_file(o.proof, bundle_limit_bytes);
   if (!text) return fail("verify: " + text.status().message());
   std::optional<Hash32> file_hash;

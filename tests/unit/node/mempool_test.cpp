@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "crypto/sha256.hpp"
+#include "node/contract_book.hpp"
+#include "proto/contracts.hpp"
 
 namespace cityledger::node {
 namespace {
@@ -17,7 +19,11 @@ class FakeAccounts : public AccountView {
     return it->second;
   }
   bool is_committed(const Hash32& h) const override { return committed.contains(h); }
+  Status check_contract(const pb::ContractAction& action, bool verify_signatures) const override {
+    return contracts.check(action, verify_signatures);
+  }
   std::map<crypto::PublicKey, AccountState> accounts;
+  ContractBook contracts{chain};
   std::set<Hash32> committed;
 };
 
