@@ -449,8 +449,12 @@ int run_contract_show(const Global& g, const std::string& id) {
             << "  registered at height " << (*c)["registered"]["height"] << ", leaf "
             << (*c)["registered"]["leaf_index"] << ", tx " << (*c)["registered"]["tx_hash"].get<std::string>()
             << "\n  parties\n";
+  std::size_t width = 0;
+  for (const auto& p : (*c)["parties"]) width = std::max(width, p["name"].get<std::string>().size());
   for (const auto& p : (*c)["parties"]) {
-    std::cout << "    " << p["name"].get<std::string>() << "  " << p["pubkey"].get<std::string>() << "\n";
+    const auto name = p["name"].get<std::string>();
+    std::cout << "    " << name << std::string(width - name.size() + 2, ' ') << p["pubkey"].get<std::string>()
+              << "\n";
   }
   std::cout << "  rules (event kind: who must co-sign)\n";
   for (const auto& r : (*c)["rules"]) {

@@ -109,6 +109,24 @@ int run_verify(const Global& g, const VerifyOptions& o) {
       }
       if (e.contains("submitter") && e["submitter"].is_string())
         std::cout << "  submitted by  " << e["submitter"].get<std::string>() << "\n";
+      // A contract's leaf: what was agreed, as the verified metadata says.
+      const std::string kind =
+          e.value("kind", nlohmann::json()).is_string() ? e["kind"].get<std::string>() : "";
+      if ((kind == audit::contract_event_kind || kind == audit::contract_registration_kind) &&
+          e.contains("metadata") && e["metadata"].is_object()) {
+        const auto& m = e["metadata"];
+        auto text = [&m](const char* key) {
+          return m.contains(key) && m[key].is_string() ? m[key].get<std::string>() : std::string();
+        };
+        std::cout << "  contract      "
+                  << (e.contains("dataset_id") && e["dataset_id"].is_string()
+                          ? e["dataset_id"].get<std::string>()
+                          : std::string())
+                  << (kind == audit::contract_registration_kind ? ": registration \"" + text("title") + "\""
+                                                                : ": " + text("kind") + " event")
+                  << (text("amount").empty() ? "" : ", " + text("amount")) << "\n";
+        if (!text("cosigners").empty()) std::cout << "  co-signed by  " << text("cosigners") << "\n";
+      }
     }
   } else {
     std::cout << "FAILED  " << o.proof << "\n  " << verdict.first_failure() << "\n";
