@@ -23,11 +23,14 @@
 #       last line is one JSON object. --rate R offers R tx/s open loop (for
 #       latency at a fixed rate) instead of as many as M in flight allow.
 #       Stops every process it started, also on Ctrl-C.
+#       --profile DIR also samples validator 0 with `perf record -g` during
+#       the load and writes DIR/perf.data and DIR/report.txt (perf report,
+#       by symbol with children) — how docs/performance.md's profile is made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode="" filter="." min_time="0.5" files=10000 total_mib=2048 lines=1000000
-validators=4 batch=1 duration=20 inflight=2000 rate=0 json=0
+validators=4 batch=1 duration=20 inflight=2000 rate=0 json=0 profile=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --micro) mode=micro ;;
@@ -41,9 +44,10 @@ while [ $# -gt 0 ]; do
     --inflight) inflight=$2; shift ;;
     --rate) rate=$2; mode=${mode:-network}; shift ;;
     --json) json=1; mode=${mode:-network} ;;
+    --profile) profile=$2; mode=${mode:-network}; shift ;;
     --filter) filter=$2; shift ;;
     --min-time) min_time=$2; shift ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -85,8 +89,24 @@ if [ "$mode" = network ]; then
     sleep 0.2
   done
   [ "${h:-0}" -ge 2 ] || { echo "bench.sh: the network did not start; see $work/node0.log" >&2; tail -5 "$work/node0.log" >&2; exit 1; }
+  perf_pid=""
+  if [ -n "$profile" ]; then
+    if ! command -v perf >/dev/null && [ "$(id -u)" = 0 ]; then apt-get install -y linux-perf >&2; fi
+    command -v perf >/dev/null || { echo "bench.sh: --profile needs perf (apt-get install linux-perf)" >&2; exit 2; }
+    mkdir -p "$profile"
+    # The load generator warms up for 3 s before its measured window.
+    (sleep 3; exec perf record -g -F 499 -p "${pids[0]}" -o "$profile/perf.data" -- sleep "$duration") \
+      >"$profile/perf-record.log" 2>&1 &
+    perf_pid=$!
+  fi
   result=$("$bin"/cityledger_loadgen "${rpcs[@]}" --key "$work/net/keys/submitter.key" --batch "$batch" \
     --duration "$duration" --inflight "$inflight" --rate "$rate")
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || true
+    perf report -i "$profile/perf.data" --stdio --children --percent-limit 1.5 --sort symbol \
+      >"$profile/report.txt" 2>/dev/null || true
+    echo "bench.sh: profile of validator 0 in $profile/report.txt" >&2
+  fi
   # CPU seconds and peak RSS of each validator, from /proc, before stopping them.
   tick=$(getconf CLK_TCK)
   per=()
