@@ -1,6 +1,9 @@
 #include "node/application.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <map>
+#include <set>
 
 #include "consensus/core.hpp"
 #include "proto/codec.hpp"
@@ -16,6 +19,15 @@ Application::Application(const audit::Genesis& genesis, ledger::Store& store, Me
       chain_(chain),
       validators_(validators),
       limits_(limits) {}
+
+BlockLimits Application::effective_limits() const {
+  BlockLimits out = limits_;
+  if (auto governed = chain_.governed_block_limits()) {
+    out.max_txs = governed->max_txs;
+    out.max_bytes = governed->max_bytes;
+  }
+  return out;
+}
 
 Hash32 Application::previous_block_hash(std::uint64_t height) const {
   if (height <= 1) return genesis_.hash;
@@ -39,7 +51,28 @@ pb::Block Application::build_block(std::uint64_t height, const pb::CommitCertifi
   }
   header->set_time_unix_ms(std::max(now_ms, previous_time + 1));
   header->set_previous_block_hash(proto::to_field(previous_block_hash(height)));
-  for (auto& tx : mempool_.reap(limits_.max_txs, limits_.max_bytes)) *block.add_txs() = std::move(tx);
+  const auto limits = effective_limits();
+  // Governance actions the block could not carry (a second set change, a
+  // proposal made stale by a commit since admission) stay out, and so do
+  // later transactions of their signers, whose nonces would no longer follow.
+  BlockGovernance governance;
+  std::set<crypto::PublicKey> held_back;
+  for (auto& tx : mempool_.reap(limits.max_txs, limits.max_bytes)) {
+    auto body = proto::decode<pb::TxBody>(tx.body());
+    CL_CHECK(body.ok());  // the mempool admitted only well-formed transactions
+    const auto signer = Hash32::from_span(as_bytes(body->signer()));
+    if (held_back.contains(signer)) continue;
+    if (body->has_governance()) {
+      if (Status s = chain_.check_governance_in_block(body->governance(), height, governance); !s.ok()) {
+        spdlog::warn("dropping governance transaction {} from the mempool: {}", proto::tx_hash(tx).hex(),
+                     s.message());
+        mempool_.remove(proto::tx_hash(tx));
+        held_back.insert(signer);
+        continue;
+      }
+    }
+    *block.add_txs() = std::move(tx);
+  }
   header->set_tx_count(static_cast<std::uint32_t>(block.txs_size()));
   header->set_txs_root(proto::to_field(proto::txs_root(block.txs())));
   header->set_validator_set_hash(proto::to_field(validators_.hash()));
@@ -56,6 +89,7 @@ pb::Block Application::build_block(std::uint64_t height, const pb::CommitCertifi
 
 Status Application::validate_transactions(const pb::Block& block) const {
   std::map<crypto::PublicKey, std::uint64_t> next_nonce;
+  BlockGovernance governance;
   std::size_t bytes = 0;
   for (int i = 0; i < block.txs_size(); ++i) {
     const auto& tx = block.txs(i);
@@ -77,8 +111,17 @@ Status Application::validate_transactions(const pb::Block& block) const {
       signer = verified->signer;
       auto account = chain_.account(signer);
       if (!account) return error(ErrorCode::permission_denied, where + "signer is not an account");
-      if (!account->roles.contains(required_role(body))) {
+      if (!holds_required_role(*account, body)) {
         return error(ErrorCode::permission_denied, where + "signer lacks the role its action needs");
+      }
+    }
+    // Governance is checked in every block, even when the mempool admitted
+    // the transaction: an earlier action of this block, or one committed since
+    // admission, can make it inapplicable (a second set change, a stale set).
+    if (body.has_governance()) {
+      if (Status s = chain_.check_governance_in_block(body.governance(), block.header().height(), governance);
+          !s.ok()) {
+        return error(s.code(), where + "governance: " + s.message());
       }
     }
     if (chain_.is_committed(hash)) return error(ErrorCode::already_exists, where + "already committed");
@@ -94,8 +137,11 @@ Status Application::validate_transactions(const pb::Block& block) const {
     }
     ++it->second;
   }
-  if (static_cast<std::size_t>(block.txs_size()) > limits_.max_txs || bytes > limits_.max_bytes) {
-    return error(ErrorCode::invalid_argument, "block is over the size limits");
+  const auto limits = effective_limits();
+  if (static_cast<std::size_t>(block.txs_size()) > limits.max_txs || bytes > limits.max_bytes) {
+    return error(ErrorCode::invalid_argument, "block is over the size limits (" +
+                                                  std::to_string(limits.max_txs) + " transactions, " +
+                                                  std::to_string(limits.max_bytes) + " bytes)");
   }
   return {};
 }

@@ -78,6 +78,10 @@ json tx_body_json(const pb::TxBody& body) {
     out["action"] = "contract";
   } else if (body.has_governance()) {
     out["action"] = "governance";
+    out["proposal"] = to_hex(as_bytes(body.governance().proposal()));
+    json approvals = json::array();
+    for (const auto& a : body.governance().approvals()) approvals.push_back(to_hex(as_bytes(a.validator())));
+    out["approved_by"] = approvals;
   }
   return out;
 }
@@ -269,8 +273,11 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
                            {"tls_pubkey", v.tls_pubkey.hex()},
                            {"p2p", v.p2p}});
           }
+          std::vector<crypto::PublicKey> keys;
+          for (const auto& v : node.genesis().validators) keys.push_back(v.pubkey);
           return json{{"validators", out},
-                      {"quorum", crypto::checkpoint_quorum(node.genesis().validators.size())}};
+                      {"quorum", crypto::checkpoint_quorum(node.genesis().validators.size())},
+                      {"validator_set_hash", consensus::ValidatorSet(keys).hash().hex()}};
         });
 
   d.add(MethodSpec(

@@ -15,6 +15,8 @@
 
 namespace cityledger::node {
 
+// This node's configured limits. Once governance set block limits on chain,
+// those replace max_txs and max_bytes for every node (effective_limits).
 struct BlockLimits {
   std::size_t max_txs = 5'000;
   std::size_t max_bytes = 8u << 20;
@@ -43,6 +45,8 @@ class Application {
 
   Hash32 previous_block_hash(std::uint64_t height) const;
   const consensus::ValidatorSet& validators() const { return validators_; }
+  // The limits the next block is built and validated with.
+  BlockLimits effective_limits() const;
 
  private:
   Status validate_transactions(const pb::Block& block) const;

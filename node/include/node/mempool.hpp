@@ -40,10 +40,16 @@ class AccountView {
   virtual ~AccountView() = default;
   virtual std::optional<AccountState> account(const crypto::PublicKey& key) const = 0;
   virtual bool is_committed(const Hash32& tx_hash) const = 0;
+  // The governance rules (docs/governance.md) for an action in the next block.
+  virtual Status check_governance(const pb::GovernanceAction& action) const = 0;
 };
 
-// The role a transaction's action needs.
-const char* required_role(const pb::TxBody& body);
+// The role a transaction's action needs: one of these (a governance
+// transaction may be carried by a validator or an admin account).
+std::vector<std::string> required_roles(const pb::TxBody& body);
+bool holds_required_role(const AccountState& account, const pb::TxBody& body);
+// "'submitter'", "'validator' or 'admin'": for error messages.
+std::string required_roles_text(const pb::TxBody& body);
 
 struct MempoolLimits {
   std::size_t max_txs = 50'000;
@@ -81,6 +87,10 @@ class Mempool {
   // nonce is now below their account's next nonce are dropped too. Returns
   // the admitted_ms of the committed transactions this mempool held.
   std::vector<std::uint64_t> remove_committed(const std::vector<Hash32>& tx_hashes);
+
+  // Drops a transaction that can no longer be committed (a governance action
+  // made inapplicable by a later commit). True when it was here.
+  bool remove(const Hash32& tx_hash);
 
   bool contains(const Hash32& tx_hash) const;
   // The nonce after the account's last consecutive queued transaction, or
