@@ -12,13 +12,8 @@
 namespace cityledger::node {
 
 Application::Application(const audit::Genesis& genesis, ledger::Store& store, Mempool& mempool,
-                         ChainState& chain, const consensus::ValidatorSet& validators, BlockLimits limits)
-    : genesis_(genesis),
-      store_(store),
-      mempool_(mempool),
-      chain_(chain),
-      validators_(validators),
-      limits_(limits) {}
+                         ChainState& chain, BlockLimits limits)
+    : genesis_(genesis), store_(store), mempool_(mempool), chain_(chain), limits_(limits) {}
 
 BlockLimits Application::effective_limits() const {
   BlockLimits out = limits_;
@@ -75,7 +70,7 @@ pb::Block Application::build_block(std::uint64_t height, const pb::CommitCertifi
   }
   header->set_tx_count(static_cast<std::uint32_t>(block.txs_size()));
   header->set_txs_root(proto::to_field(proto::txs_root(block.txs())));
-  header->set_validator_set_hash(proto::to_field(validators_.hash()));
+  header->set_validator_set_hash(proto::to_field(chain_.validator_set_at(height).hash()));
   header->set_proposer_index(proposer_index);
   std::vector<Hash32> leaves;
   auto entries = ledger::derive_log_entries(block);
@@ -169,8 +164,10 @@ Status Application::validate_block(const pb::Block& block, std::uint64_t now_ms)
       return error(ErrorCode::invalid_argument, "last_commit missing or last_commit_hash wrong");
     }
     consensus::Bip340Verifier verifier;
-    if (!consensus::verify_commit_certificate(block.last_commit(), genesis_.chain_id, validators_,
-                                              h.height() - 1, previous_block_hash(h.height()), verifier)) {
+    // The previous block was committed by the set in charge of its height.
+    if (!consensus::verify_commit_certificate(block.last_commit(), genesis_.chain_id,
+                                              chain_.validator_set_at(h.height() - 1), h.height() - 1,
+                                              previous_block_hash(h.height()), verifier)) {
       return error(ErrorCode::invalid_argument, "last_commit is not a valid commit of the previous block");
     }
   } else if (block.has_last_commit() || !h.last_commit_hash().empty()) {
@@ -179,10 +176,13 @@ Status Application::validate_block(const pb::Block& block, std::uint64_t now_ms)
   if (h.time_unix_ms() > now_ms + limits_.max_clock_drift_ms) {
     return error(ErrorCode::invalid_argument, "block time is too far in the future");
   }
-  if (h.validator_set_hash() != proto::to_field(validators_.hash())) {
-    return error(ErrorCode::invalid_argument, "validator_set_hash is not the current set's");
+  const consensus::ValidatorSet validators = chain_.validator_set_at(h.height());
+  if (h.validator_set_hash() != proto::to_field(validators.hash())) {
+    return error(
+        ErrorCode::invalid_argument,
+        "validator_set_hash is not that of the set in charge of height " + std::to_string(h.height()));
   }
-  if (h.proposer_index() >= validators_.size())
+  if (h.proposer_index() >= validators.size())
     return error(ErrorCode::invalid_argument, "proposer_index out of range");
   if (h.tx_count() != static_cast<std::uint32_t>(block.txs_size()) ||
       h.txs_root() != proto::to_field(proto::txs_root(block.txs()))) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <shared_mutex>
 
 #include "audit/genesis.hpp"
@@ -38,17 +39,35 @@ class ChainState final : public AccountView {
                                    BlockGovernance& in_block) const;
 
   std::optional<GovernedBlockLimits> governed_block_limits() const;
+  // The governance state as the block at `height` sees it: the set in charge
+  // of that height, a set change scheduled after it, applied proposals, limits.
+  GovernanceState governance_at(std::uint64_t height) const;
+  // The next block's view (the last applied height + 1).
   GovernanceState governance() const;
+
+  // The validator schedule: the set in charge of committing `height` (>= 1),
+  // from genesis and every applied set change. Every height has exactly one.
+  std::vector<audit::GenesisValidator> validators_at(std::uint64_t height) const;
+  consensus::ValidatorSet validator_set_at(std::uint64_t height) const;
+  // Heights at which a new set took charge (after genesis), with that set.
+  std::map<std::uint64_t, std::vector<audit::GenesisValidator>> set_changes() const;
+  std::uint64_t height() const;
 
  private:
   void apply_locked(const pb::Block& block);
-  void apply_governance_locked(const pb::GovernanceAction& action);
+  void apply_governance_locked(const pb::GovernanceAction& action, std::uint64_t height);
+  GovernanceState governance_at_locked(std::uint64_t height) const;
+  const std::vector<audit::GenesisValidator>& validators_at_locked(std::uint64_t height) const;
 
   const std::string chain_id_;
   const ledger::Store& store_;
   mutable std::shared_mutex mutex_;
   std::map<crypto::PublicKey, AccountState> accounts_;
-  GovernanceState governance_;
+  // From-height -> the set in charge from that height on; key 1 is genesis's.
+  std::map<std::uint64_t, std::vector<audit::GenesisValidator>> schedule_;
+  std::set<Hash32> applied_proposals_;
+  std::vector<crypto::PublicKey> genesis_keys_;
+  std::optional<GovernedBlockLimits> block_limits_;
   std::uint64_t height_ = 0;  // the last block applied
 };
 

@@ -362,11 +362,60 @@ TEST_F(ChainStateGovernance, AppliesRolesAndLimits) {
   EXPECT_EQ(state.governed_block_limits()->max_bytes, 2u << 20);
 }
 
-TEST_F(ChainStateGovernance, RefusesSetChangesUntilTheScheduleExists) {
+TEST_F(ChainStateGovernance, RefusesAdditionsAndRotationsUntilPeersAreDynamic) {
   ChainState state(genesis_, *store_);
   const auto s = state.check_governance(approved(add_proposal(state.governance(), 5), {1, 2, 3}));
   EXPECT_EQ(s.code(), ErrorCode::invalid_argument);
-  EXPECT_NE(s.message().find("not applied by this node version yet"), std::string::npos) << s.to_string();
+  EXPECT_NE(s.message().find("adding a validator is not applied by this node version yet"), std::string::npos)
+      << s.to_string();
+}
+
+// A removal committed at height 3 with effective height 6: heights 1..5 keep
+// the genesis set, 6 on the new one; while it is pending no other set change
+// is admitted, and proposals must then name the new set.
+TEST_F(ChainStateGovernance, ScheduleTakesASetChangeAtItsEffectiveHeight) {
+  ChainState state(genesis_, *store_);
+  const auto genesis_set = state.validator_set_at(1);
+  state.apply(block_with(1, approved(roles_proposal(state.governance()), {1, 2, 3})));
+  pb::Block empty;
+  empty.mutable_header()->set_height(2);
+  state.apply(empty);
+  const auto removal = approved(remove_proposal(state.governance(), 6, 4), {1, 2, 3});
+  ASSERT_TRUE(state.check_governance(removal).ok()) << state.check_governance(removal).to_string();
+  state.apply(block_with(3, removal));
+
+  for (std::uint64_t h = 1; h <= 5; ++h) EXPECT_EQ(state.validator_set_at(h).hash(), genesis_set.hash()) << h;
+  const auto after = state.validator_set_at(6);
+  ASSERT_EQ(after.size(), 3u);
+  EXPECT_FALSE(after.index_of(key(4).public_key()));
+  EXPECT_EQ(state.validator_set_at(100).hash(), after.hash());
+  ASSERT_EQ(state.set_changes().size(), 1u);
+  EXPECT_EQ(state.set_changes().begin()->first, 6u);
+
+  // Pending: a second change is refused until height 6 is in charge.
+  const auto second = approved(remove_proposal(state.governance(), 9, 3), {1, 2, 3});
+  const Status pending = state.check_governance(second);
+  EXPECT_NE(pending.message().find("pending (effective at height 6)"), std::string::npos)
+      << pending.to_string();
+  EXPECT_EQ(state.governance_at(4).pending_set_change_height, std::optional<std::uint64_t>(6));
+  EXPECT_FALSE(state.governance_at(6).pending_set_change_height);
+
+  // At height 6 the old set's proposals are stale and approvals come from the new set only.
+  BlockGovernance none;
+  const Status stale = state.check_governance_in_block(second, 6, none);
+  EXPECT_NE(stale.message().find("stale"), std::string::npos) << stale.to_string();
+  const auto grant_by_new_set = approved(roles_proposal(state.governance_at(6), "partner"), {1, 2, 3});
+  EXPECT_TRUE(state.check_governance_in_block(grant_by_new_set, 6, none).ok());
+  BlockGovernance fresh;
+  const auto with_removed = approved(roles_proposal(state.governance_at(6), "admin"), {1, 2, 4});
+  const Status removed = state.check_governance_in_block(with_removed, 6, fresh);
+  EXPECT_NE(removed.message().find("not a validator of the current set"), std::string::npos)
+      << removed.to_string();
+
+  // Until bundles carry set changes, a set below genesis's quorum (3) is refused.
+  const auto below = approved(remove_proposal(state.governance_at(6), 9, 3), {1, 2, 3});
+  const Status small = state.check_governance_in_block(below, 6, fresh);
+  EXPECT_NE(small.message().find("below genesis's quorum of 3"), std::string::npos) << small.to_string();
 }
 
 pb::Transaction admin_tx(std::uint64_t nonce, const pb::GovernanceAction& action) {
@@ -384,7 +433,7 @@ TEST_F(ChainStateGovernance, BlockValidationAndBuildingApplyTheRules) {
   ChainState state(genesis_, *store_);
   Mempool pool(chain, state);
   const auto gov = state.governance();
-  Application app(genesis_, *store_, pool, state, gov.validator_set(), BlockLimits{});
+  Application app(genesis_, *store_, pool, state, BlockLimits{});
   auto with_txs = [&](std::vector<pb::Transaction> txs) {
     pb::Block block = app.build_block(1, {}, 0, 1'000);
     for (auto& tx : txs) *block.add_txs() = std::move(tx);
@@ -402,6 +451,14 @@ TEST_F(ChainStateGovernance, BlockValidationAndBuildingApplyTheRules) {
             std::string::npos)
       << twice.to_string();
 
+  Status two_changes = with_txs({admin_tx(1, approved(remove_proposal(gov, 9, 4), {1, 2, 3})),
+                                 admin_tx(2, approved(remove_proposal(gov, 9, 3), {1, 2, 4}))});
+  EXPECT_NE(
+      two_changes.message().find("transaction 1: governance: another validator-set change is pending in the "
+                                 "same block"),
+      std::string::npos)
+      << two_changes.to_string();
+
   // Both carriers of one proposal passed the mempool (neither was applied
   // yet); the builder takes the first and evicts the second.
   ASSERT_TRUE(pool.add(admin_tx(1, approved(grant, {1, 2, 3}))).ok());
@@ -416,7 +473,7 @@ TEST_F(ChainStateGovernance, GovernedLimitsReplaceConfiguredOnes) {
   ChainState state(genesis_, *store_);
   Mempool pool(chain, state);
   const auto gov = state.governance();
-  Application app(genesis_, *store_, pool, state, gov.validator_set(), BlockLimits{});
+  Application app(genesis_, *store_, pool, state, BlockLimits{});
   EXPECT_EQ(app.effective_limits().max_txs, BlockLimits{}.max_txs);
   pb::GovernanceProposal limits;
   limits.set_chain_id(chain);
