@@ -96,7 +96,7 @@ Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
   node->verifier_ = std::make_unique<consensus::Bip340Verifier>();
   node->checkpoints_ = std::make_unique<CheckpointCollector>(g.chain_id);
   node->explorer_stats_ = std::make_unique<ExplorerStats>(g.validators.size());
-  CL_TRY(rebuild_explorer_stats(*node->store_, *node->explorer_stats_));
+  CL_TRY(rebuild_explorer_stats(*node->store_, *node->explorer_stats_, 10'000, node->chain_.get()));
 
   consensus::Config cc;
   cc.chain_id = g.chain_id;
@@ -307,9 +307,14 @@ void Node::execute(std::vector<consensus::Output> outputs) {
               // equivocating validator can produce hundreds of pairs a height.
               const std::uint32_t validator = e.evidence.first().validator_index();
               if (auto held_back = log_throttle_.admit("equivocation-" + std::to_string(validator))) {
-                spdlog::warn("equivocation: validator {} signed two different votes at height {} round {}{}",
-                             validator, e.evidence.first().height(), e.evidence.first().round(),
-                             held_back_note(*held_back));
+                // The index is in the set in charge of the vote's height.
+                const auto set =
+                    chain_->validators_at(std::max<std::uint64_t>(e.evidence.first().height(), 1));
+                spdlog::warn(
+                    "equivocation: validator {} signed two different votes at height {} round {} ({}){}",
+                    validator, e.evidence.first().height(), e.evidence.first().round(),
+                    validator < set.size() ? set[validator].name : std::string("?"),
+                    held_back_note(*held_back));
               }
               std::lock_guard lock(mutex_);
               evidence_.add(e.evidence);
@@ -349,7 +354,7 @@ void Node::on_commit(const consensus::Commit& commit) {
                head.block_hash.hex().substr(0, 16));
   transport_->set_local_height(height);
   explorer_stats_->record_block(height, commit.block.header().time_unix_ms(), head.log.size - log_size_before,
-                                commit.certificate);
+                                with_genesis_indexes(commit.certificate, *chain_));
   rpc_server_->publish("blocks", {{"height", height},
                                   {"hash", head.block_hash.hex()},
                                   {"tx_count", commit.block.txs_size()},

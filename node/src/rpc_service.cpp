@@ -467,9 +467,11 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
                                                                          : "unspecified"},
                           {"first", vote_json(e.first())},
                           {"second", vote_json(e.second())}};
-            if (v.validator_index() < node.genesis().validators.size()) {
-              entry["validator"] = node.genesis().validators[v.validator_index()].pubkey.hex();
-              entry["name"] = node.genesis().validators[v.validator_index()].name;
+            // The index is in the set in charge of the vote's height.
+            const auto validators = node.chain().validators_at(std::max<std::uint64_t>(v.height(), 1));
+            if (v.validator_index() < validators.size()) {
+              entry["validator"] = validators[v.validator_index()].pubkey.hex();
+              entry["name"] = validators[v.validator_index()].name;
             }
             out.push_back(entry);
           }
