@@ -1,5 +1,7 @@
 #include "node/application.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <map>
 #include <set>
 
@@ -10,13 +12,17 @@
 namespace cityledger::node {
 
 Application::Application(const audit::Genesis& genesis, ledger::Store& store, Mempool& mempool,
-                         ChainState& chain, const consensus::ValidatorSet& validators, BlockLimits limits)
-    : genesis_(genesis),
-      store_(store),
-      mempool_(mempool),
-      chain_(chain),
-      validators_(validators),
-      limits_(limits) {}
+                         ChainState& chain, BlockLimits limits)
+    : genesis_(genesis), store_(store), mempool_(mempool), chain_(chain), limits_(limits) {}
+
+BlockLimits Application::effective_limits() const {
+  BlockLimits out = limits_;
+  if (auto governed = chain_.governed_block_limits()) {
+    out.max_txs = governed->max_txs;
+    out.max_bytes = governed->max_bytes;
+  }
+  return out;
+}
 
 Hash32 Application::previous_block_hash(std::uint64_t height) const {
   if (height <= 1) return genesis_.hash;
@@ -40,19 +46,32 @@ pb::Block Application::build_block(std::uint64_t height, const pb::CommitCertifi
   }
   header->set_time_unix_ms(std::max(now_ms, previous_time + 1));
   header->set_previous_block_hash(proto::to_field(previous_block_hash(height)));
-  // Contract actions are checked again in block order: the mempool refuses a
-  // second pending action that conflicts with one it holds, so none should
-  // fail here; if one does, it and its signer's later transactions (whose
-  // nonces follow it) wait rather than make the block invalid.
-  ContractScratch scratch;
+  const auto limits = effective_limits();
+  // Actions the block could not carry stay out, and so do later transactions
+  // of their signers, whose nonces would no longer follow: a governance action
+  // made stale by a commit since admission (or a second set change) leaves the
+  // mempool; a contract action that conflicts with an earlier one in the block
+  // (the mempool refuses such a second pending action, so this should not
+  // happen) waits, and the mempool drops it once a commit makes it invalid.
+  BlockGovernance governance;
+  ContractScratch contracts;
   std::set<crypto::PublicKey> held_back;
-  for (auto& tx : mempool_.reap(limits_.max_txs, limits_.max_bytes)) {
+  for (auto& tx : mempool_.reap(limits.max_txs, limits.max_bytes)) {
     auto body = proto::decode<pb::TxBody>(tx.body());
-    CL_CHECK(body.ok());  // admitted by the mempool
+    CL_CHECK(body.ok());  // the mempool admitted only well-formed transactions
     const auto signer = Hash32::from_span(as_bytes(body->signer()));
     if (held_back.contains(signer)) continue;
+    if (body->has_governance()) {
+      if (Status s = chain_.check_governance_in_block(body->governance(), height, governance); !s.ok()) {
+        spdlog::warn("dropping governance transaction {} from the mempool: {}", proto::tx_hash(tx).hex(),
+                     s.message());
+        mempool_.remove(proto::tx_hash(tx));
+        held_back.insert(signer);
+        continue;
+      }
+    }
     if (body->has_contract() &&
-        !chain_.contracts().check(body->contract(), /*verify_signatures=*/false, &scratch).ok()) {
+        !chain_.contracts().check(body->contract(), /*verify_signatures=*/false, &contracts).ok()) {
       held_back.insert(signer);
       continue;
     }
@@ -60,7 +79,7 @@ pb::Block Application::build_block(std::uint64_t height, const pb::CommitCertifi
   }
   header->set_tx_count(static_cast<std::uint32_t>(block.txs_size()));
   header->set_txs_root(proto::to_field(proto::txs_root(block.txs())));
-  header->set_validator_set_hash(proto::to_field(validators_.hash()));
+  header->set_validator_set_hash(proto::to_field(chain_.validator_set_at(height).hash()));
   header->set_proposer_index(proposer_index);
   std::vector<Hash32> leaves;
   auto entries = ledger::derive_log_entries(block);
@@ -75,6 +94,7 @@ pb::Block Application::build_block(std::uint64_t height, const pb::CommitCertifi
 Status Application::validate_transactions(const pb::Block& block) const {
   std::map<crypto::PublicKey, std::uint64_t> next_nonce;
   ContractScratch contracts;
+  BlockGovernance governance;
   std::size_t bytes = 0;
   for (int i = 0; i < block.txs_size(); ++i) {
     const auto& tx = block.txs(i);
@@ -97,8 +117,17 @@ Status Application::validate_transactions(const pb::Block& block) const {
       signer = verified->signer;
       auto account = chain_.account(signer);
       if (!account) return error(ErrorCode::permission_denied, where + "signer is not an account");
-      if (!account->roles.contains(required_role(body))) {
+      if (!holds_required_role(*account, body)) {
         return error(ErrorCode::permission_denied, where + "signer lacks the role its action needs");
+      }
+    }
+    // Governance is checked in every block, even when the mempool admitted
+    // the transaction: an earlier action of this block, or one committed since
+    // admission, can make it inapplicable (a second set change, a stale set).
+    if (body.has_governance()) {
+      if (Status s = chain_.check_governance_in_block(body.governance(), block.header().height(), governance);
+          !s.ok()) {
+        return error(s.code(), where + "governance: " + s.message());
       }
     }
     if (chain_.is_committed(hash)) return error(ErrorCode::already_exists, where + "already committed");
@@ -119,8 +148,11 @@ Status Application::validate_transactions(const pb::Block& block) const {
       }
     }
   }
-  if (static_cast<std::size_t>(block.txs_size()) > limits_.max_txs || bytes > limits_.max_bytes) {
-    return error(ErrorCode::invalid_argument, "block is over the size limits");
+  const auto limits = effective_limits();
+  if (static_cast<std::size_t>(block.txs_size()) > limits.max_txs || bytes > limits.max_bytes) {
+    return error(ErrorCode::invalid_argument, "block is over the size limits (" +
+                                                  std::to_string(limits.max_txs) + " transactions, " +
+                                                  std::to_string(limits.max_bytes) + " bytes)");
   }
   return {};
 }
@@ -148,8 +180,10 @@ Status Application::validate_block(const pb::Block& block, std::uint64_t now_ms)
       return error(ErrorCode::invalid_argument, "last_commit missing or last_commit_hash wrong");
     }
     consensus::Bip340Verifier verifier;
-    if (!consensus::verify_commit_certificate(block.last_commit(), genesis_.chain_id, validators_,
-                                              h.height() - 1, previous_block_hash(h.height()), verifier)) {
+    // The previous block was committed by the set in charge of its height.
+    if (!consensus::verify_commit_certificate(block.last_commit(), genesis_.chain_id,
+                                              chain_.validator_set_at(h.height() - 1), h.height() - 1,
+                                              previous_block_hash(h.height()), verifier)) {
       return error(ErrorCode::invalid_argument, "last_commit is not a valid commit of the previous block");
     }
   } else if (block.has_last_commit() || !h.last_commit_hash().empty()) {
@@ -158,10 +192,13 @@ Status Application::validate_block(const pb::Block& block, std::uint64_t now_ms)
   if (h.time_unix_ms() > now_ms + limits_.max_clock_drift_ms) {
     return error(ErrorCode::invalid_argument, "block time is too far in the future");
   }
-  if (h.validator_set_hash() != proto::to_field(validators_.hash())) {
-    return error(ErrorCode::invalid_argument, "validator_set_hash is not the current set's");
+  const consensus::ValidatorSet validators = chain_.validator_set_at(h.height());
+  if (h.validator_set_hash() != proto::to_field(validators.hash())) {
+    return error(
+        ErrorCode::invalid_argument,
+        "validator_set_hash is not that of the set in charge of height " + std::to_string(h.height()));
   }
-  if (h.proposer_index() >= validators_.size())
+  if (h.proposer_index() >= validators.size())
     return error(ErrorCode::invalid_argument, "proposer_index out of range");
   if (h.tx_count() != static_cast<std::uint32_t>(block.txs_size()) ||
       h.txs_root() != proto::to_field(proto::txs_root(block.txs()))) {

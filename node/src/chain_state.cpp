@@ -2,17 +2,40 @@
 
 #include <mutex>
 
+#include "crypto/sha256.hpp"
 #include "proto/codec.hpp"
 #include "proto/objects.hpp"
 
 namespace cityledger::node {
 
+namespace {
+
+// Actions whose rules hold but which this node cannot carry out yet: a new
+// validator or a new TLS pin or consensus key needs the p2p transport to learn
+// peers from committed actions, which it does not do yet (issue #7).
+const char* not_yet_applicable(const pb::GovernanceProposal& proposal) {
+  switch (proposal.action_case()) {
+    case pb::GovernanceProposal::kAddValidator:
+      return "adding a validator is not applied by this node version yet: its p2p transport cannot learn a "
+             "new peer's pin and address";
+    case pb::GovernanceProposal::kRotateValidatorKeys:
+      return "rotating a validator's keys is not applied by this node version yet: its p2p transport "
+             "identifies peers by their genesis keys";
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
 ChainState::ChainState(const audit::Genesis& genesis, const ledger::Store& store)
-    : store_(store), contracts_(genesis.chain_id) {
+    : chain_id_(genesis.chain_id), store_(store), contracts_(genesis.chain_id) {
   for (const auto& account : genesis.accounts) {
     auto& state = accounts_[account.pubkey];
     state.roles.insert(account.roles.begin(), account.roles.end());
   }
+  schedule_[1] = genesis.validators;
+  for (const auto& v : genesis.validators) genesis_keys_.push_back(v.pubkey);
 }
 
 Status ChainState::load() {
@@ -39,12 +62,14 @@ void ChainState::apply_locked(const pb::Block& block) {
   };
   std::vector<ContractTx> contract_txs;
   std::uint64_t leaves = 0;  // added by the block's transactions so far
+  height_ = block.header().height();
   for (const auto& tx : block.txs()) {
     // Stored blocks were validated before they were committed: bodies decode.
     auto body = proto::decode<pb::TxBody>(tx.body());
     if (!body || body->signer().size() != 32) continue;
     auto& state = accounts_[Hash32::from_span(as_bytes(body->signer()))];
     state.next_nonce = std::max(state.next_nonce, body->nonce() + 1);
+    if (body->has_governance()) apply_governance_locked(body->governance(), block.header().height());
     const std::uint64_t n = ledger::log_leaf_count(*body);
     if (body->has_contract()) contract_txs.push_back({std::move(*body), proto::tx_hash(tx), leaves});
     leaves += n;
@@ -53,6 +78,81 @@ void ChainState::apply_locked(const pb::Block& block) {
   for (const auto& c : contract_txs) {
     contracts_.apply(c.body.contract(), block.header().height(), first_leaf + c.offset, c.tx_hash);
   }
+}
+
+void ChainState::apply_governance_locked(const pb::GovernanceAction& action, std::uint64_t height) {
+  // Committed actions passed check_governance at their height: the proposal decodes.
+  auto proposal = proto::decode<pb::GovernanceProposal>(action.proposal());
+  CL_CHECK(proposal.ok());
+  applied_proposals_.insert(crypto::sha256(as_bytes(action.proposal())));
+  switch (proposal->action_case()) {
+    case pb::GovernanceProposal::kChangeRoles: {
+      const auto& c = proposal->change_roles();
+      auto& state = accounts_[Hash32::from_span(as_bytes(c.account()))];
+      for (const auto& role : c.grant()) state.roles.insert(role);
+      for (const auto& role : c.revoke()) state.roles.erase(role);
+      break;
+    }
+    case pb::GovernanceProposal::kSetBlockLimits:
+      block_limits_ = GovernedBlockLimits{proposal->set_block_limits().max_txs(),
+                                          proposal->set_block_limits().max_bytes()};
+      break;
+    case pb::GovernanceProposal::kAddValidator:
+    case pb::GovernanceProposal::kRemoveValidator:
+    case pb::GovernanceProposal::kRotateValidatorKeys: {
+      // Checked against the set in charge at `height`; no other change was
+      // pending, so that set is also the one in charge until the new one.
+      auto changed = changed_validator_set(validators_at_locked(height), *proposal);
+      CL_CHECK(changed.ok());
+      CL_CHECK(proposal->effective_height() > height);
+      schedule_[proposal->effective_height()] = std::move(changed).value();
+      break;
+    }
+    case pb::GovernanceProposal::ACTION_NOT_SET:
+      CL_CHECK(false);
+  }
+}
+
+const std::vector<audit::GenesisValidator>& ChainState::validators_at_locked(std::uint64_t height) const {
+  CL_CHECK(height >= 1);
+  auto it = schedule_.upper_bound(height);
+  CL_CHECK(it != schedule_.begin());
+  return std::prev(it)->second;
+}
+
+GovernanceState ChainState::governance_at_locked(std::uint64_t height) const {
+  GovernanceState out;
+  out.validators = validators_at_locked(height);
+  out.applied_proposals = applied_proposals_;
+  out.block_limits = block_limits_;
+  if (auto later = schedule_.upper_bound(height); later != schedule_.end()) {
+    out.pending_set_change_height = later->first;
+  }
+  return out;
+}
+
+std::vector<audit::GenesisValidator> ChainState::validators_at(std::uint64_t height) const {
+  std::shared_lock lock(mutex_);
+  return validators_at_locked(height);
+}
+
+consensus::ValidatorSet ChainState::validator_set_at(std::uint64_t height) const {
+  std::shared_lock lock(mutex_);
+  std::vector<crypto::PublicKey> keys;
+  for (const auto& v : validators_at_locked(height)) keys.push_back(v.pubkey);
+  return consensus::ValidatorSet(std::move(keys));
+}
+
+std::map<std::uint64_t, std::vector<audit::GenesisValidator>> ChainState::set_changes() const {
+  std::shared_lock lock(mutex_);
+  auto out = schedule_;
+  out.erase(1);
+  return out;
+}
+
+std::uint64_t ChainState::height() const {
+  std::shared_lock lock(mutex_);
+  return height_;
 }
 
 std::optional<AccountState> ChainState::account(const crypto::PublicKey& key) const {
@@ -66,6 +166,59 @@ bool ChainState::is_committed(const Hash32& tx_hash) const { return store_.find_
 
 Status ChainState::check_contract(const pb::ContractAction& action, bool verify_signatures) const {
   return contracts_.check(action, verify_signatures);
+}
+
+Status ChainState::check_governance(const pb::GovernanceAction& action) const {
+  BlockGovernance none;
+  std::uint64_t next_height = 0;
+  {
+    std::shared_lock lock(mutex_);
+    next_height = height_ + 1;
+  }
+  return check_governance_in_block(action, next_height, none);
+}
+
+Status ChainState::check_governance_in_block(const pb::GovernanceAction& action, std::uint64_t height,
+                                             BlockGovernance& in_block) const {
+  std::shared_lock lock(mutex_);
+  auto checked = node::check_governance(action, chain_id_, governance_at_locked(height), height, &in_block);
+  if (!checked) return checked.status();
+  if (const char* missing = not_yet_applicable(checked->proposal)) {
+    return error(ErrorCode::invalid_argument, std::string(missing) + " (docs/governance.md)");
+  }
+  if (is_set_change(checked->proposal)) {
+    // Proof bundles do not carry set changes yet: `cityledger verify` checks
+    // every checkpoint against genesis's set, so a set smaller than genesis's
+    // quorum would sign checkpoints nobody could verify (docs/proof-format.md).
+    auto changed = changed_validator_set(validators_at_locked(height), checked->proposal);
+    CL_CHECK(changed.ok());  // check_governance checked the resulting set
+    const std::uint32_t genesis_quorum = consensus::ValidatorSet(genesis_keys_).quorum();
+    if (changed->size() < genesis_quorum) {
+      return error(ErrorCode::invalid_argument,
+                   "the resulting set of " + std::to_string(changed->size()) +
+                       " validators is below genesis's quorum of " + std::to_string(genesis_quorum) +
+                       ": proof bundles, still checked against the genesis set, could no longer be verified "
+                       "(docs/proof-format.md)");
+    }
+    in_block.set_change = true;
+  }
+  in_block.proposals.insert(checked->proposal_hash);
+  return {};
+}
+
+std::optional<GovernedBlockLimits> ChainState::governed_block_limits() const {
+  std::shared_lock lock(mutex_);
+  return block_limits_;
+}
+
+GovernanceState ChainState::governance_at(std::uint64_t height) const {
+  std::shared_lock lock(mutex_);
+  return governance_at_locked(height);
+}
+
+GovernanceState ChainState::governance() const {
+  std::shared_lock lock(mutex_);
+  return governance_at_locked(height_ + 1);
 }
 
 }  // namespace cityledger::node

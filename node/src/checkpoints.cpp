@@ -2,16 +2,15 @@
 
 namespace cityledger::node {
 
-CheckpointCollector::CheckpointCollector(std::string chain_id, consensus::ValidatorSet validators)
-    : chain_id_(std::move(chain_id)), validators_(std::move(validators)) {}
+CheckpointCollector::CheckpointCollector(std::string chain_id) : chain_id_(std::move(chain_id)) {}
 
 bool CheckpointCollector::add_verified(Pending& p, const crypto::PublicKey& validator,
                                        const crypto::Signature& signature) {
-  if (!validators_.index_of(validator)) return false;
+  if (!p.validators.index_of(validator)) return false;
   if (p.signatures.contains(validator)) return false;
   if (!crypto::verify(validator, crypto::checkpoint_digest(p.body), signature)) return false;
   p.signatures.emplace(validator, signature);
-  if (!p.final && p.signatures.size() >= quorum()) {
+  if (!p.final && p.signatures.size() >= crypto::checkpoint_quorum(p.validators.size())) {
     p.final = true;
     changed_.insert(p.height);
     return true;
@@ -20,17 +19,16 @@ bool CheckpointCollector::add_verified(Pending& p, const crypto::PublicKey& vali
   return false;
 }
 
-std::optional<pb::CheckpointSignature> CheckpointCollector::on_commit(std::uint64_t height,
-                                                                      std::uint64_t tree_size,
-                                                                      const Hash32& root,
-                                                                      const Hash32& block_hash,
-                                                                      const crypto::SecretKey* key) {
+std::optional<pb::CheckpointSignature> CheckpointCollector::on_commit(
+    std::uint64_t height, std::uint64_t tree_size, const Hash32& root, const Hash32& block_hash,
+    const consensus::ValidatorSet& validators, const crypto::SecretKey* key) {
   Pending& p = by_height_[height];
+  p.validators = validators;
   p.body = crypto::CheckpointBody{chain_id_, tree_size, root, height, block_hash}.to_text();
   p.height = height;
   p.tree_size = tree_size;
   std::optional<pb::CheckpointSignature> own;
-  if (key != nullptr) {
+  if (key != nullptr && validators.index_of(key->public_key())) {
     const crypto::Signature sig = key->sign(crypto::checkpoint_digest(p.body));
     if (add_verified(p, key->public_key(), sig)) final_by_size_[tree_size] = height;
     pb::CheckpointSignature out;
@@ -56,7 +54,7 @@ bool CheckpointCollector::add(const pb::CheckpointSignature& s) {
     if (!by_height_.empty() && s.height() < by_height_.begin()->first) return false;
     if (early_.size() >= early_max_heights && !early_.contains(s.height())) return false;
     auto& list = early_[s.height()];
-    if (list.size() < validators_.size() * 2) list.push_back(s);
+    if (list.size() < early_max_per_height) list.push_back(s);
     return false;
   }
   if (it->second.tree_size != s.tree_size()) return false;
@@ -72,7 +70,7 @@ pb::Checkpoint CheckpointCollector::to_proto(const Pending& p) const {
   pb::Checkpoint out;
   out.set_body(p.body);
   // In validator-set order, so every node serves the same bytes.
-  for (const auto& key : validators_.keys()) {
+  for (const auto& key : p.validators.keys()) {
     auto it = p.signatures.find(key);
     if (it == p.signatures.end()) continue;
     auto* s = out.add_signatures();

@@ -67,7 +67,26 @@ std::size_t ExplorerStats::window_size() const {
   return window_.size();
 }
 
-Status rebuild_explorer_stats(const ledger::Store& store, ExplorerStats& stats, std::uint64_t blocks_max) {
+pb::CommitCertificate with_genesis_indexes(const pb::CommitCertificate& certificate,
+                                           const ChainState& chain) {
+  if (certificate.signatures().empty() || certificate.height() == 0) return certificate;
+  const consensus::ValidatorSet set = chain.validator_set_at(certificate.height());
+  const consensus::ValidatorSet genesis = chain.validator_set_at(1);
+  pb::CommitCertificate out = certificate;
+  out.clear_signatures();
+  for (const auto& sig : certificate.signatures()) {
+    if (sig.validator_index() >= set.size()) continue;
+    auto index = genesis.index_of(set.key(sig.validator_index()));
+    if (!index) continue;
+    auto* mapped = out.add_signatures();
+    *mapped = sig;
+    mapped->set_validator_index(*index);
+  }
+  return out;
+}
+
+Status rebuild_explorer_stats(const ledger::Store& store, ExplorerStats& stats, std::uint64_t blocks_max,
+                              const ChainState* chain) {
   struct Header {
     std::uint64_t height, time_unix_ms, log_size;
   };
@@ -98,6 +117,7 @@ Status rebuild_explorer_stats(const ledger::Store& store, ExplorerStats& stats, 
       if (!commit) return commit.status();
       certificate = std::move(*commit);
     }
+    if (chain != nullptr) certificate = with_genesis_indexes(certificate, *chain);
     stats.record_block(it->height, it->time_unix_ms, it->log_size - std::min(previous_size, it->log_size),
                        certificate);
     previous_size = it->log_size;

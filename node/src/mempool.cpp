@@ -8,18 +8,33 @@
 
 namespace cityledger::node {
 
-const char* required_role(const pb::TxBody& body) {
+std::vector<std::string> required_roles(const pb::TxBody& body) {
   switch (body.action_case()) {
     case pb::TxBody::kAnchor:
-      return audit::role_submitter;
+      return {audit::role_submitter};
     case pb::TxBody::kContract:
-      return audit::role_partner;
+      return {audit::role_partner};
     case pb::TxBody::kGovernance:
-      return audit::role_validator;
+      // The approvals carry the authority; the carrier only has to be known
+      // to the consortium (docs/governance.md).
+      return {audit::role_validator, audit::role_admin};
     case pb::TxBody::ACTION_NOT_SET:
       break;
   }
-  return "";
+  return {};
+}
+
+bool holds_required_role(const AccountState& account, const pb::TxBody& body) {
+  for (const auto& role : required_roles(body)) {
+    if (account.roles.contains(role)) return true;
+  }
+  return false;
+}
+
+std::string required_roles_text(const pb::TxBody& body) {
+  std::string out;
+  for (const auto& role : required_roles(body)) out += (out.empty() ? "'" : " or '") + role + "'";
+  return out;
 }
 
 std::string contract_conflict_key(const pb::ContractAction& action) {
@@ -48,10 +63,15 @@ Result<Hash32> Mempool::add(const pb::Transaction& tx, std::uint64_t admitted_ms
     return refuse(error(ErrorCode::permission_denied,
                         "signer " + verified->signer.hex() + " is not an account of this network"));
   }
-  const std::string role = required_role(verified->body);
-  if (!account->roles.contains(role)) {
-    return refuse(error(ErrorCode::permission_denied, "signer " + verified->signer.hex() + " lacks the '" +
-                                                          role + "' role this action needs"));
+  if (!holds_required_role(*account, verified->body)) {
+    return refuse(error(ErrorCode::permission_denied, "signer " + verified->signer.hex() + " lacks the " +
+                                                          required_roles_text(verified->body) +
+                                                          " role this action needs"));
+  }
+  if (verified->body.has_governance()) {
+    if (Status s = accounts_.check_governance(verified->body.governance()); !s.ok()) {
+      return refuse(error(s.code(), "governance: " + s.message()));
+    }
   }
   if (accounts_.is_committed(hash))
     return refuse(error(ErrorCode::already_exists, "transaction already committed"));
@@ -208,6 +228,13 @@ std::uint64_t Mempool::next_pending_nonce(const crypto::PublicKey& signer, std::
     ++expected;
   }
   return expected;
+}
+
+bool Mempool::remove(const Hash32& tx_hash) {
+  std::lock_guard lock(mutex_);
+  if (!by_hash_.contains(tx_hash)) return false;
+  erase_locked(tx_hash);
+  return true;
 }
 
 bool Mempool::contains(const Hash32& tx_hash) const {

@@ -62,8 +62,10 @@ Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
   if (!key) return key.status();
   node->self_index_ = node->validators_.index_of(key->public_key());
   if (!node->self_index_) {
-    spdlog::warn("validator key {} is not in genesis: this node follows the chain but does not vote",
-                 key->public_key().hex());
+    spdlog::warn(
+        "validator key {} is not in genesis: this node follows the chain and votes only at "
+        "heights where a governance set change made it a validator",
+        key->public_key().hex());
   }
   node->key_ = std::move(key).value();
 
@@ -85,22 +87,25 @@ Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
   block_limits.max_txs = config.block_max_txs;
   block_limits.max_bytes = config.block_max_bytes;
   node->app_ = std::make_unique<Application>(node->genesis_, *node->store_, *node->mempool_, *node->chain_,
-                                             node->validators_, block_limits);
+                                             block_limits);
   node->sign_state_ = std::make_unique<SignStateFile>(config.path(config.data_dir) / "sign_state");
   auto restored = node->sign_state_->load();
   if (!restored) return restored.status();
   node->kept_blocks_ = std::make_unique<BlockKeeper>(config.path(config.data_dir) / "kept_blocks");
   CL_TRY(node->kept_blocks_->open());
   node->verifier_ = std::make_unique<consensus::Bip340Verifier>();
-  node->checkpoints_ = std::make_unique<CheckpointCollector>(g.chain_id, node->validators_);
+  node->checkpoints_ = std::make_unique<CheckpointCollector>(g.chain_id);
   node->explorer_stats_ = std::make_unique<ExplorerStats>(g.validators.size());
-  CL_TRY(rebuild_explorer_stats(*node->store_, *node->explorer_stats_));
+  CL_TRY(rebuild_explorer_stats(*node->store_, *node->explorer_stats_, 10'000, node->chain_.get()));
 
   consensus::Config cc;
   cc.chain_id = g.chain_id;
-  if (node->self_index_) cc.key = node->key_->clone();
-  cc.validators = node->validators_;
+  // The core decides per height whether this key is in the set in charge:
+  // a validator added by governance starts voting at the set's first height,
+  // a removed one stops.
+  cc.key = node->key_->clone();
   cc.height = node->store_->last_height() + 1;
+  cc.validators = node->chain_->validator_set_at(cc.height);
   if (cc.height > 1) {
     auto commit = node->store_->get_commit(cc.height - 1);
     if (!commit) return commit.status();
@@ -282,7 +287,9 @@ void Node::execute(std::vector<consensus::Output> outputs) {
               feed(consensus::BlockValidated{v.height, v.block_id, s.ok()});
             },
             [&](consensus::BuildBlock& b) {
-              pb::Block block = app_->build_block(b.height, b.last_commit, *self_index_, now_ms());
+              const auto proposer = chain_->validator_set_at(b.height).index_of(key_->public_key());
+              CL_CHECK(proposer.has_value());  // the core proposes only as a member of the set
+              pb::Block block = app_->build_block(b.height, b.last_commit, *proposer, now_ms());
               spdlog::debug("proposing block {} with {} transactions", b.height, block.txs_size());
               keep_block(block);
               feed(consensus::BlockBuilt{b.height, b.round, std::move(block)});
@@ -300,9 +307,14 @@ void Node::execute(std::vector<consensus::Output> outputs) {
               // equivocating validator can produce hundreds of pairs a height.
               const std::uint32_t validator = e.evidence.first().validator_index();
               if (auto held_back = log_throttle_.admit("equivocation-" + std::to_string(validator))) {
-                spdlog::warn("equivocation: validator {} signed two different votes at height {} round {}{}",
-                             validator, e.evidence.first().height(), e.evidence.first().round(),
-                             held_back_note(*held_back));
+                // The index is in the set in charge of the vote's height.
+                const auto set =
+                    chain_->validators_at(std::max<std::uint64_t>(e.evidence.first().height(), 1));
+                spdlog::warn(
+                    "equivocation: validator {} signed two different votes at height {} round {} ({}){}",
+                    validator, e.evidence.first().height(), e.evidence.first().round(),
+                    validator < set.size() ? set[validator].name : std::string("?"),
+                    held_back_note(*held_back));
               }
               std::lock_guard lock(mutex_);
               evidence_.add(e.evidence);
@@ -342,7 +354,7 @@ void Node::on_commit(const consensus::Commit& commit) {
                head.block_hash.hex().substr(0, 16));
   transport_->set_local_height(height);
   explorer_stats_->record_block(height, commit.block.header().time_unix_ms(), head.log.size - log_size_before,
-                                commit.certificate);
+                                with_genesis_indexes(commit.certificate, *chain_));
   rpc_server_->publish("blocks", {{"height", height},
                                   {"hash", head.block_hash.hex()},
                                   {"tx_count", commit.block.txs_size()},
@@ -366,7 +378,7 @@ void Node::on_commit(const consensus::Commit& commit) {
   {
     std::lock_guard lock(mutex_);
     own = checkpoints_->on_commit(height, head.log.size, head.log.root, head.block_hash,
-                                  self_index_ ? &*key_ : nullptr);
+                                  chain_->validator_set_at(height), &*key_);
   }
   if (own) metrics_.on_checkpoint_signature();
   store_final_checkpoints();
@@ -444,7 +456,7 @@ void Node::log_drops(p2p::PeerIndex peer, const char* what, const DropCounts& be
 
 void Node::start_height_after(std::uint64_t height) {
   height_started_ms_ = steady_ms();
-  feed(consensus::CommitApplied{height, validators_});
+  feed(consensus::CommitApplied{height, chain_->validator_set_at(height + 1)});
 }
 
 void Node::request_blocks(std::uint64_t from_height) {
@@ -722,7 +734,7 @@ std::string Node::metrics_text() const {
   s.height = st.height;
   s.round = st.consensus_round;
   s.log_size = st.tree_size;
-  s.validators = validators_.size();
+  s.validators = chain_->validator_set_at(chain_->height() + 1).size();
   s.peers_connected = st.peers;
   s.syncing = st.syncing;
   s.mempool_txs = st.mempool_txs;

@@ -80,6 +80,10 @@ json tx_body_json(const pb::TxBody& body) {
     out["contract"] = proto::contract_action_json(body.contract());
   } else if (body.has_governance()) {
     out["action"] = "governance";
+    out["proposal"] = to_hex(as_bytes(body.governance().proposal()));
+    json approvals = json::array();
+    for (const auto& a : body.governance().approvals()) approvals.push_back(to_hex(as_bytes(a.validator())));
+    out["approved_by"] = approvals;
   }
   return out;
 }
@@ -159,7 +163,7 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
         [&node](const json&) {
           const auto s = node.status();
           json validators = json::array();
-          for (const auto& v : node.genesis().validators) {
+          for (const auto& v : node.chain().validators_at(node.chain().height() + 1)) {
             validators.push_back({{"name", v.name}, {"pubkey", v.pubkey.hex()}, {"p2p", v.p2p}});
           }
           return json{{"chain_id", s.chain_id},      {"node", s.name},
@@ -242,6 +246,15 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
           json out = header_json(block->header());
           out["hash"] = proto::block_hash(block->header()).hex();
           out["txs"] = txs;
+          if (block->has_last_commit()) {
+            // Who committed the previous block: indexes in the set in charge of it.
+            json signers = json::array();
+            for (const auto& sig : block->last_commit().signatures())
+              signers.push_back(sig.validator_index());
+            out["last_commit"] = {{"height", block->last_commit().height()},
+                                  {"round", block->last_commit().round()},
+                                  {"signers", signers}};
+          }
           return out;
         });
 
@@ -259,20 +272,37 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
         return json{{"content_hash", hash->hex()}, {"entries", out}};
       });
 
-  d.add(MethodSpec("get_validators", "The validator set (genesis's until governance changes it)",
+  d.add(MethodSpec("get_validators",
+                   "The validator set in charge of a height (default: the next block's), from genesis and "
+                   "governance set changes",
                    {ParamSpec("height", height_schema, false)}),
-        [&node](const json&) {
+        [&node](const json& params) -> MethodResult {
+          const std::uint64_t next = node.chain().height() + 1;
+          const std::uint64_t height = u64_param(params, "height").value_or(next);
+          if (height > next) {
+            return error(ErrorCode::not_found, "height " + std::to_string(height) +
+                                                   " is beyond the next block (" + std::to_string(next) +
+                                                   ")");
+          }
           json out = json::array();
           std::uint32_t i = 0;
-          for (const auto& v : node.genesis().validators) {
+          const auto validators = node.chain().validators_at(height);
+          for (const auto& v : validators) {
             out.push_back({{"index", i++},
                            {"name", v.name},
                            {"pubkey", v.pubkey.hex()},
                            {"tls_pubkey", v.tls_pubkey.hex()},
                            {"p2p", v.p2p}});
           }
-          return json{{"validators", out},
-                      {"quorum", crypto::checkpoint_quorum(node.genesis().validators.size())}};
+          const auto governance = node.chain().governance_at(height);
+          json result = {{"height", height},
+                         {"validators", out},
+                         {"quorum", crypto::checkpoint_quorum(validators.size())},
+                         {"validator_set_hash", node.chain().validator_set_at(height).hash().hex()}};
+          if (governance.pending_set_change_height) {
+            result["next_set_change_height"] = *governance.pending_set_change_height;
+          }
+          return result;
         });
 
   d.add(MethodSpec(
@@ -500,9 +530,11 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
                                                                          : "unspecified"},
                           {"first", vote_json(e.first())},
                           {"second", vote_json(e.second())}};
-            if (v.validator_index() < node.genesis().validators.size()) {
-              entry["validator"] = node.genesis().validators[v.validator_index()].pubkey.hex();
-              entry["name"] = node.genesis().validators[v.validator_index()].name;
+            // The index is in the set in charge of the vote's height.
+            const auto validators = node.chain().validators_at(std::max<std::uint64_t>(v.height(), 1));
+            if (v.validator_index() < validators.size()) {
+              entry["validator"] = validators[v.validator_index()].pubkey.hex();
+              entry["name"] = validators[v.validator_index()].name;
             }
             out.push_back(entry);
           }

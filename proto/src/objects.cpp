@@ -173,6 +173,10 @@ bool verify_proposal(const pb::Proposal& proposal, std::string_view chain_id, co
   return crypto::verify(key, proposal_digest(proposal, chain_id), as_bytes(proposal.signature()));
 }
 
+Hash32 governance_digest(std::string_view chain_id, ByteSpan proposal_bytes) {
+  return crypto::signing_digest(crypto::purpose::governance, chain_id, proposal_bytes);
+}
+
 pb::Vote precommit_of(const pb::CommitCertificate& cert, const pb::CommitSignature& signature) {
   pb::Vote vote;
   vote.set_type(pb::VOTE_TYPE_PRECOMMIT);

@@ -238,10 +238,10 @@ int main(int argc, char** argv) {
   contract_cosign->add_option("--key", cosign_key, "Your party key")->required();
   contract_cosign->add_option("draft", draft_path, "The draft file")->required();
 
-  cli::ContractSubmitOptions submit_opts;
+  cli::ContractSubmitOptions contract_submit_opts;
   auto* contract_submit = contract->add_subcommand("submit", "Submit a co-signed contract draft");
   contract_submit->add_option("draft", draft_path, "The draft file")->required();
-  add_submit_options(contract_submit, submit_opts, false);
+  add_submit_options(contract_submit, contract_submit_opts, false);
   contract_submit->get_option("--key")->required();
 
   std::string contract_id, events_proof_dir;
@@ -258,6 +258,72 @@ int main(int argc, char** argv) {
       ->required();
   contract_reveal->add_option("--field", reveal_opts.field, "The sealed field to reveal")->required();
   contract_reveal->add_option("--out", reveal_opts.out, "Where to write the reveal")->required();
+
+  auto* gov = app.add_subcommand("gov", "Governance: propose, approve (offline) and submit actions");
+  gov->require_subcommand(1);
+  cli::GovProposeOptions propose_opts;
+  auto* propose = gov->add_subcommand("propose", "Write a proposal file for validators to approve");
+  propose->require_subcommand(1);
+  auto common_propose = [&propose_opts](CLI::App* c) {
+    c->add_option("--out", propose_opts.out, "Proposal file to write")->required();
+    c->add_option("--memo", propose_opts.memo, "Why (up to 256 bytes; recorded on chain)");
+    c->add_option("--chain-id", propose_opts.chain_id, "Chain id (default: the node's)");
+    c->add_option("--set-hash", propose_opts.set_hash,
+                  "Hash of the validator set that approves (default: the node's current set)");
+  };
+  auto* add_validator = propose->add_subcommand("add-validator", "Add a validator at a height");
+  common_propose(add_validator);
+  add_validator->add_option("--name", propose_opts.name, "Unique name")->required();
+  add_validator->add_option("--pubkey", propose_opts.pubkey, "Consensus key (64 hex)")->required();
+  add_validator->add_option("--tls-pubkey", propose_opts.tls_pubkey, "TLS pin (64 hex)")->required();
+  add_validator->add_option("--p2p", propose_opts.p2p, "host:port other validators dial")->required();
+  add_validator
+      ->add_option("--effective-height", propose_opts.effective_height, "First height the new set commits")
+      ->required();
+  auto* remove_validator = propose->add_subcommand("remove-validator", "Remove a validator at a height");
+  common_propose(remove_validator);
+  remove_validator->add_option("--pubkey", propose_opts.pubkey, "Its consensus key (64 hex)")->required();
+  remove_validator
+      ->add_option("--effective-height", propose_opts.effective_height, "First height the new set commits")
+      ->required();
+  auto* rotate_keys =
+      propose->add_subcommand("rotate-keys", "Replace a validator's consensus key and/or TLS pin");
+  common_propose(rotate_keys);
+  rotate_keys->add_option("--pubkey", propose_opts.pubkey, "Its current consensus key (64 hex)")->required();
+  rotate_keys->add_option("--new-pubkey", propose_opts.new_pubkey, "New consensus key (64 hex)");
+  rotate_keys->add_option("--new-tls-pubkey", propose_opts.new_tls_pubkey, "New TLS pin (64 hex)");
+  rotate_keys
+      ->add_option("--effective-height", propose_opts.effective_height,
+                   "First height the changed set commits")
+      ->required();
+  auto* roles = propose->add_subcommand("roles", "Grant and/or revoke an account's roles");
+  common_propose(roles);
+  roles->add_option("--account", propose_opts.account, "The account's public key (64 hex)")->required();
+  roles->add_option("--grant", propose_opts.grant, "Role to grant (repeatable)");
+  roles->add_option("--revoke", propose_opts.revoke, "Role to revoke (repeatable)");
+  auto* block_limits = propose->add_subcommand("block-limits", "Set the block limits every node enforces");
+  common_propose(block_limits);
+  block_limits->add_option("--max-txs", propose_opts.max_txs, "Transactions per block")->required();
+  block_limits->add_option("--max-bytes", propose_opts.max_bytes, "Bytes of transactions per block")
+      ->required();
+
+  cli::GovSignOptions sign_opts;
+  auto* gov_sign = gov->add_subcommand("sign", "Add this validator's approval to a proposal file");
+  gov_sign->add_option("--proposal", sign_opts.proposal, "The proposal file (updated in place)")->required();
+  gov_sign->add_option("--key", sign_opts.key, "The validator's consensus key file (validator.key)")
+      ->required();
+
+  std::string show_path;
+  auto* gov_show = gov->add_subcommand("show", "Print a proposal file and check its approvals' signatures");
+  gov_show->add_option("--proposal", show_path, "The proposal file")->required();
+
+  cli::GovSubmitOptions submit_opts;
+  auto* gov_submit = gov->add_subcommand("submit", "Submit a proposal with its approvals as a transaction");
+  gov_submit->add_option("--proposal", submit_opts.proposal, "The approved proposal file")->required();
+  gov_submit->add_option("--key", submit_opts.key, "Key of an account with the validator or admin role")
+      ->required();
+  gov_submit->add_flag("--wait", submit_opts.wait, "Wait until committed");
+  gov_submit->add_option("--timeout", submit_opts.timeout_s, "Seconds --wait waits")->default_val(60);
 
   try {
     app.parse(argc, argv);
@@ -290,10 +356,21 @@ int main(int argc, char** argv) {
   if (*contract_register) return cli::run_contract_register(g, register_opts);
   if (*contract_event) return cli::run_contract_event(g, event_opts);
   if (*contract_cosign) return cli::run_contract_cosign(g, cosign_key, draft_path);
-  if (*contract_submit) return cli::run_contract_submit(g, draft_path, submit_opts);
+  if (*contract_submit) return cli::run_contract_submit(g, draft_path, contract_submit_opts);
   if (*contract_show) return cli::run_contract_show(g, contract_id);
   if (*contract_events) return cli::run_contract_events(g, contract_id, events_proof_dir);
   if (*contract_reveal) return cli::run_contract_reveal(g, reveal_opts);
+  if (*gov) {
+    if (*propose) {
+      for (auto* c : {add_validator, remove_validator, rotate_keys, roles, block_limits}) {
+        if (*c) propose_opts.action = c->get_name();
+      }
+      return cli::run_gov_propose(g, propose_opts);
+    }
+    if (*gov_sign) return cli::run_gov_sign(g, sign_opts);
+    if (*gov_show) return cli::run_gov_show(g, show_path);
+    if (*gov_submit) return cli::run_gov_submit(g, submit_opts);
+  }
   if (*prove_record) return cli::run_prove_record(g, prove_opts);
   if (*watch) return cli::run_watch(g, watch_opts);
   if (*agent) {

@@ -1,5 +1,6 @@
 // Writes a seed corpus of valid inputs for every fuzz target into DIR/<target>/,
 // so fuzzing starts from well-formed messages instead of random bytes.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -176,6 +177,46 @@ int main(int argc, char** argv) {
     pb::Envelope t;
     *t.mutable_tx() = sample_tx(key, 77, 3);
     write(root / "envelope", n++, proto::encode(t));
+  }
+
+  // Governance actions approved by three of governance_action's four
+  // validators (from_seed_for_testing(1..4)): a role change and an addition.
+  {
+    crypto::Sha256 set_hash;
+    for (std::uint64_t i = 1; i <= 4; ++i)
+      set_hash.update(crypto::SecretKey::from_seed_for_testing(i).public_key().span());
+    const Hash32 set = set_hash.finish();
+    for (int kind = 0; kind < 2; ++kind) {
+      pb::GovernanceProposal p;
+      p.set_chain_id(fuzz::chain_id);
+      p.set_validator_set_hash(set.to_string());
+      p.set_memo("seed");
+      if (kind == 0) {
+        p.mutable_change_roles()->set_account(
+            crypto::SecretKey::from_seed_for_testing(9).public_key().to_string());
+        p.mutable_change_roles()->add_grant("submitter");
+      } else {
+        p.set_effective_height(12);
+        auto* v = p.mutable_add_validator()->mutable_validator();
+        v->set_name("node5");
+        v->set_pubkey(crypto::SecretKey::from_seed_for_testing(5).public_key().to_string());
+        v->set_tls_pubkey(std::string(32, '\x05'));
+        v->set_p2p("127.0.0.1:26605");
+      }
+      pb::GovernanceAction action;
+      action.set_proposal(proto::encode(p));
+      const Hash32 digest = proto::governance_digest(fuzz::chain_id, as_bytes(action.proposal()));
+      std::vector<crypto::SecretKey> signers;
+      for (std::uint64_t i = 1; i <= 3; ++i) signers.push_back(crypto::SecretKey::from_seed_for_testing(i));
+      std::sort(signers.begin(), signers.end(),
+                [](const auto& a, const auto& b) { return a.public_key() < b.public_key(); });
+      for (const auto& signer : signers) {
+        auto* a = action.add_approvals();
+        a->set_validator(signer.public_key().to_string());
+        a->set_signature(signer.sign(digest).to_string());
+      }
+      write(root / "governance_action", n++, proto::encode(action));
+    }
   }
 
   // Valid inclusion and consistency proofs in merkle_proof's layout.

@@ -20,7 +20,7 @@ namespace {
 constexpr std::string_view chain_id = "cityledger-sim";
 constexpr std::string_view other_chain_id = "cityledger-sim-other";
 constexpr std::uint64_t epoch_unix_ms = 1'700'000'000'000;
-constexpr std::uint32_t validators_max = 7;
+constexpr std::uint32_t validators_max = 8;  // 7 validators and a joining node (--set-change)
 constexpr std::size_t byzantine_history_max = 256;
 constexpr std::uint32_t fetch_attempts_max = 120;
 constexpr std::uint64_t fetch_retry_ms = 1000;
@@ -401,20 +401,33 @@ Cluster::Cluster(const Options& options)
       scenario_(Scenario::generate(options, rng_)),
       trace_(options.trace_ring, options.echo_trace),
       verifier_(std::make_unique<MemoVerifier>()) {
-  std::vector<crypto::PublicKey> keys;
-  for (std::uint32_t i = 0; i < options.validators; ++i) keys.push_back(test_key(i).public_key());
-  validators_ = consensus::ValidatorSet(std::move(keys));
-  validator_set_hash_ = validators_.hash().to_string();
-  for (std::uint32_t i = 0; i < options.validators; ++i) {
+  const std::uint32_t nodes = options.validators + (options.set_change ? 1 : 0);
+  for (std::uint32_t i = 0; i < nodes; ++i) node_keys_.push_back(test_key(i).public_key());
+  validators_ = consensus::ValidatorSet(
+      std::vector<crypto::PublicKey>(node_keys_.begin(), node_keys_.begin() + options.validators));
+  with_joiner_ = consensus::ValidatorSet(node_keys_);
+  for (std::uint32_t i = 0; i < nodes; ++i) {
     auto node = std::make_unique<Node>();
     node->index = i;
-    node->behaviors = scenario_.behaviors[i];
+    // The joiner is honest and outside every fault of the scenario.
+    node->behaviors = i < options.validators ? scenario_.behaviors[i] : 0;
     nodes_.push_back(std::move(node));
   }
   crashes_left_ = scenario_.crashes_max;
 }
 
 Cluster::~Cluster() = default;
+
+consensus::ValidatorSet Cluster::validators_at(std::uint64_t height) const {
+  if (options_.set_change && height >= set_change_join_height && height < set_change_leave_height) {
+    return with_joiner_;
+  }
+  return validators_;
+}
+
+bool Cluster::in_tenure(std::uint32_t node, std::uint64_t height) const {
+  return validators_at(height).index_of(node_keys_[node]).has_value();
+}
 
 void Cluster::record(TraceKind kind, std::uint32_t node, std::uint64_t height, std::uint32_t round,
                      std::uint32_t peer, std::uint32_t block, std::uint8_t detail, std::int64_t extra) {
@@ -475,6 +488,11 @@ Outcome Cluster::run() {
     dispatch(entry.event);
   }
 
+  // On a calm network the joiner must take part while it is in the set.
+  if (outcome_.ok() && options_.set_change && options_.profile == Profile::calm &&
+      !joiner_signed_in_tenure_) {
+    fail(FailureKind::contract, "the joining validator never precommitted while in the set");
+  }
   outcome_.sim_time_ms = now_ms_;
   outcome_.counters.signature_checks = verifier_->checks();
   outcome_.counters.signature_cache_hits = verifier_->hits();
@@ -574,8 +592,8 @@ void Cluster::start_core(Node& node, bool restarted) {
   consensus::Config config;
   config.chain_id = std::string(chain_id);
   config.key = test_key(node.index).clone();
-  config.validators = validators_;
   config.height = node.last_applied + 1;
+  config.validators = validators_at(config.height);
   if (node.last_applied > 0) config.last_commit = node.blocks.at(node.last_applied).commit();
   config.restored = node.sign_state;
   for (auto [it, end] = node.kept_blocks.equal_range(config.height); it != end; ++it) {
@@ -773,7 +791,7 @@ void Cluster::on_commit(Node& node, consensus::Commit& commit) {
     std::int64_t previous = -1;
     for (const auto& sig : cert.signatures()) {
       if (static_cast<std::int64_t>(sig.validator_index()) <= previous ||
-          sig.validator_index() >= validators_.size()) {
+          sig.validator_index() >= validators_at(height).size()) {
         fail(FailureKind::bad_certificate,
              who + ": certificate signers not strictly ascending validator indexes");
         return;
@@ -781,11 +799,12 @@ void Cluster::on_commit(Node& node, consensus::Commit& commit) {
       previous = sig.validator_index();
       ++distinct;
     }
-    if (distinct < validators_.quorum() ||
-        !consensus::verify_commit_certificate(cert, chain_id, validators_, height, id, *verifier_)) {
+    const consensus::ValidatorSet validators = validators_at(height);
+    if (distinct < validators.quorum() ||
+        !consensus::verify_commit_certificate(cert, chain_id, validators, height, id, *verifier_)) {
       fail(FailureKind::bad_certificate, who + ": the certificate at height " + std::to_string(height) +
                                              " has " + std::to_string(distinct) + " signers (quorum " +
-                                             std::to_string(validators_.quorum()) + ") or does not verify");
+                                             std::to_string(validators.quorum()) + ") or does not verify");
       return;
     }
     auto [it, inserted] = committed_.emplace(height, CommittedAt{id, node.index, now_ms_});
@@ -814,7 +833,7 @@ void Cluster::on_commit_done(Node& node, pb::CommittedBlock committed) {
   record(TraceKind::applied_in, node.index, height, 0, 0, short_id(committed.commit().block_id()));
   node.blocks[height] = std::move(committed);
   node.kept_blocks.erase(node.kept_blocks.begin(), node.kept_blocks.upper_bound(node.last_applied));
-  feed(node, consensus::CommitApplied{height, validators_});
+  feed(node, consensus::CommitApplied{height, validators_at(height + 1)});
   check_liveness_progress();
 }
 
@@ -827,11 +846,12 @@ void Cluster::on_evidence(Node& node, const pb::DuplicateVoteEvidence& evidence)
   if (node.byzantine()) return;
   const std::string who = "n" + std::to_string(node.index);
   if (a.validator_index() != b.validator_index() || a.type() != b.type() || a.height() != b.height() ||
-      a.round() != b.round() || a.block_id() == b.block_id() || a.validator_index() >= validators_.size()) {
+      a.round() != b.round() || a.block_id() == b.block_id() ||
+      a.validator_index() >= validators_at(a.height()).size()) {
     fail(FailureKind::bad_evidence, who + ": evidence whose two votes do not conflict");
     return;
   }
-  const crypto::PublicKey& key = validators_.key(a.validator_index());
+  const crypto::PublicKey key = validators_at(a.height()).key(a.validator_index());
   if (!verifier_->verify(key, proto::vote_digest(a, chain_id), a.signature()) ||
       !verifier_->verify(key, proto::vote_digest(b, chain_id), b.signature())) {
     fail(FailureKind::bad_evidence, who + ": evidence with a vote whose signature does not verify");
@@ -913,7 +933,8 @@ bool Cluster::validate_block(Node& node, const pb::Block& block, std::uint64_t h
   if (h.previous_block_hash() != previous.to_string()) return refuse();
   if (h.tx_count() != static_cast<std::uint32_t>(block.txs_size())) return refuse();
   if (h.txs_root() != proto::txs_root(block.txs()).to_string()) return refuse();
-  if (h.validator_set_hash() != validator_set_hash_ || h.proposer_index() >= validators_.size())
+  const consensus::ValidatorSet validators = validators_at(height);
+  if (h.validator_set_hash() != validators.hash().to_string() || h.proposer_index() >= validators.size())
     return refuse();
   if (height == 1) {
     if (block.has_last_commit() || !h.last_commit_hash().empty()) return refuse();
@@ -922,7 +943,7 @@ bool Cluster::validate_block(Node& node, const pb::Block& block, std::uint64_t h
     const pb::CommitCertificate& last = block.last_commit();
     if (last.height() != height - 1 || last.block_id() != previous.to_string()) return refuse();
     if (h.last_commit_hash() != proto::hash_message(last).to_string()) return refuse();
-    if (!consensus::verify_commit_certificate(last, chain_id, validators_, height - 1, previous,
+    if (!consensus::verify_commit_certificate(last, chain_id, validators_at(height - 1), height - 1, previous,
                                               *verifier_)) {
       return refuse();
     }
@@ -955,7 +976,7 @@ pb::Block Cluster::build_block(Node& node, std::uint64_t height, const pb::Commi
   h.set_previous_block_hash(previous.to_string());
   h.set_log_size(0);
   h.set_log_root(Hash32{}.to_string());
-  h.set_validator_set_hash(validator_set_hash_);
+  h.set_validator_set_hash(validators_at(height).hash().to_string());
   h.set_proposer_index(node.index);
   const std::uint64_t txs = rng_.below(3);
   for (std::uint64_t i = 0; i < txs; ++i) add_fake_transaction(block, "tx");
@@ -1290,7 +1311,7 @@ void Cluster::check_signed(Node& node, const pb::Envelope& envelope, bool leavin
     block_id = &p.block_id();
     if (validator == node.index) {
       signature_ok =
-          verifier_->verify(validators_.key(validator), proto::proposal_digest(p, chain_id), p.signature());
+          verifier_->verify(node_keys_[validator], proto::proposal_digest(p, chain_id), p.signature());
       if (envelope.proposal().has_block() &&
           proto::block_hash(envelope.proposal().block().header()).to_string() != p.block_id()) {
         fail(FailureKind::contract, who + ": proposal's block_id is not the hash of its block");
@@ -1309,13 +1330,22 @@ void Cluster::check_signed(Node& node, const pb::Envelope& envelope, bool leavin
         fail(FailureKind::contract, who + ": signed a vote of unknown type");
         return;
       }
-      signature_ok =
-          verifier_->verify(validators_.key(validator), proto::vote_digest(v, chain_id), v.signature());
+      signature_ok = verifier_->verify(node_keys_[validator], proto::vote_digest(v, chain_id), v.signature());
     }
   } else {
     return;
   }
   if (validator != node.index) return;  // someone else's message passed along
+  if (options_.set_change) {
+    // Only the set in charge of a height may sign for it: the joiner not
+    // before it joins nor after it leaves.
+    if (!in_tenure(node.index, height)) {
+      fail(FailureKind::contract,
+           who + " signed for height " + std::to_string(height) + " where it is not in the validator set");
+      return;
+    }
+    if (node.index == options_.validators && step == 3) joiner_signed_in_tenure_ = true;
+  }
   const std::string what = std::string(step == 1   ? "proposal"
                                        : step == 2 ? "prevote"
                                                    : "precommit") +
@@ -1365,6 +1395,10 @@ void Cluster::maybe_start_liveness_clock() {
   }
   liveness_clock_started_ = true;
   liveness_target_height_ = highest + scenario_.heights_after_heal;
+  // A set change must be behind every honest node before the run ends.
+  if (options_.set_change) {
+    liveness_target_height_ = std::max(liveness_target_height_, set_change_leave_height + 2);
+  }
   record(TraceKind::liveness_start, 0, liveness_target_height_, 0, 0, 0, 0,
          static_cast<std::int64_t>(scenario_.liveness_bound_ms));
   schedule(now_ms_ + scenario_.liveness_bound_ms, Event{LivenessDeadline{}});

@@ -48,7 +48,14 @@ struct Options {
   // Heights every honest node must commit after the network heals; 0 takes the profile's default.
   std::uint32_t heights_after_heal = 0;
   std::uint64_t max_events = 5'000'000;
+  // A validator-set change through the cores (docs/governance.md): one more
+  // node (index n, honest, never crashed) runs as a follower, joins the set
+  // from set_change_join_height and leaves it again from
+  // set_change_leave_height; the set is fed per height via CommitApplied.
+  bool set_change = false;
 };
+inline constexpr std::uint64_t set_change_join_height = 3;
+inline constexpr std::uint64_t set_change_leave_height = 9;
 
 enum class FailureKind : std::uint8_t {
   none,
@@ -225,8 +232,14 @@ class Cluster {
   Rng rng_;
   Scenario scenario_;
   Trace trace_;
-  consensus::ValidatorSet validators_;
-  std::string validator_set_hash_;
+  // The set in charge of `height` (the genesis set unless options_.set_change).
+  consensus::ValidatorSet validators_at(std::uint64_t height) const;
+  bool in_tenure(std::uint32_t node, std::uint64_t height) const;  // node is a validator at height
+
+  consensus::ValidatorSet validators_;   // the genesis set: nodes 0..n-1
+  consensus::ValidatorSet with_joiner_;  // nodes 0..n (set_change only)
+  std::vector<crypto::PublicKey> node_keys_;
+  bool joiner_signed_in_tenure_ = false;
   std::unique_ptr<MemoVerifier> verifier_;
   std::vector<std::unique_ptr<Node>> nodes_;
 

@@ -35,6 +35,7 @@ std::string replay_command(const std::string& program, const Options& o) {
   if (o.profile != Profile::chaos)
     out += std::string(" --profile ") + cityledger::sim::profile_name(o.profile);
   if (o.disable_locking) out += " --disable-locking";
+  if (o.set_change) out += " --set-change";
   if (o.heights_after_heal != 0) out += " --heights " + std::to_string(o.heights_after_heal);
   return out + " --trace";
 }
@@ -128,6 +129,9 @@ int main(int argc, char** argv) {
                "honest cores ignore the locking rule (Config::test_disable_locking)");
   app.add_flag("--expect-violation", expect_violation,
                "succeed when a safety violation is found, fail when none is (stops at the first)");
+  app.add_flag(
+      "--set-change", options.set_change,
+      "one more node joins the validator set at height 3 and leaves it at height 9 (docs/simulation.md)");
   app.add_option("--heights", options.heights_after_heal, "heights to commit after the network heals");
   app.add_option("--max-events", options.max_events, "event budget per seed");
   app.add_flag("--trace", options.echo_trace, "print every step of the run");

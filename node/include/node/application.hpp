@@ -15,6 +15,8 @@
 
 namespace cityledger::node {
 
+// This node's configured limits. Once governance set block limits on chain,
+// those replace max_txs and max_bytes for every node (effective_limits).
 struct BlockLimits {
   std::size_t max_txs = 5'000;
   std::size_t max_bytes = 8u << 20;
@@ -24,8 +26,9 @@ struct BlockLimits {
 
 class Application {
  public:
+  // The validator set of each height comes from `chain` (its schedule).
   Application(const audit::Genesis& genesis, ledger::Store& store, Mempool& mempool, ChainState& chain,
-              const consensus::ValidatorSet& validators, BlockLimits limits);
+              BlockLimits limits);
 
   // The block to propose at `height` (the store's last height + 1).
   pb::Block build_block(std::uint64_t height, const pb::CommitCertificate& last_commit,
@@ -42,7 +45,8 @@ class Application {
                 std::vector<std::uint64_t>* admitted_ms = nullptr);
 
   Hash32 previous_block_hash(std::uint64_t height) const;
-  const consensus::ValidatorSet& validators() const { return validators_; }
+  // The limits the next block is built and validated with.
+  BlockLimits effective_limits() const;
 
  private:
   Status validate_transactions(const pb::Block& block) const;
@@ -51,7 +55,6 @@ class Application {
   ledger::Store& store_;
   Mempool& mempool_;
   ChainState& chain_;
-  consensus::ValidatorSet validators_;
   BlockLimits limits_;
   consensus::Bip340Verifier verifier_;
 };

@@ -20,12 +20,14 @@ namespace cityledger::node {
 
 class CheckpointCollector {
  public:
-  CheckpointCollector(std::string chain_id, consensus::ValidatorSet validators);
+  explicit CheckpointCollector(std::string chain_id);
 
-  // A block was committed: returns our own signature to gossip (when we are a
-  // validator) after adding it. `key` may be null for a non-validator.
+  // A block was committed by `validators` (the set in charge of its height,
+  // which alone may sign its checkpoint): returns our own signature to gossip
+  // after adding it, when `key` (may be null) is in that set.
   std::optional<pb::CheckpointSignature> on_commit(std::uint64_t height, std::uint64_t tree_size,
                                                    const Hash32& root, const Hash32& block_hash,
+                                                   const consensus::ValidatorSet& validators,
                                                    const crypto::SecretKey* key);
 
   // A peer's signature. Kept until its height is committed here (bounded);
@@ -38,8 +40,6 @@ class CheckpointCollector {
   std::optional<pb::Checkpoint> latest_final() const;
   // The body and every valid signature so far (final or not).
   std::optional<pb::Checkpoint> at_height(std::uint64_t height) const;
-
-  std::size_t quorum() const { return crypto::checkpoint_quorum(validators_.size()); }
 
   // Final checkpoints that became final or gained a signature since the last
   // call, as (height, tree size, checkpoint): what the node must store.
@@ -55,6 +55,7 @@ class CheckpointCollector {
     std::string body;
     std::uint64_t height = 0;
     std::uint64_t tree_size = 0;
+    consensus::ValidatorSet validators;                         // in charge of `height`
     std::map<crypto::PublicKey, crypto::Signature> signatures;  // valid ones only
     bool final = false;
   };
@@ -62,12 +63,12 @@ class CheckpointCollector {
   pb::Checkpoint to_proto(const Pending& p) const;
 
   std::string chain_id_;
-  consensus::ValidatorSet validators_;
   std::map<std::uint64_t, Pending> by_height_;
   std::map<std::uint64_t, std::uint64_t> final_by_size_;                 // tree size -> height
   std::set<std::uint64_t> changed_;                                      // heights, for take_changed()
   std::map<std::uint64_t, std::vector<pb::CheckpointSignature>> early_;  // before our own commit
   static constexpr std::size_t early_max_heights = 64;
+  static constexpr std::size_t early_max_per_height = 64;
   static constexpr std::size_t kept_heights = 100'000;
 };
 

@@ -15,6 +15,7 @@
 
 #include "cityledger.pb.h"
 #include "ledger/store.hpp"
+#include "node/chain_state.hpp"
 
 namespace cityledger::node {
 
@@ -69,7 +70,14 @@ class ExplorerStats {
 // the head block's time, and at least the last window_heights, at most
 // `blocks_max` blocks in all (so start-up stays fast on a busy chain; the chart
 // then under-counts the oldest minutes).
+// With `chain`, certificates' signer indexes are mapped to genesis indexes
+// (with_genesis_indexes).
 Status rebuild_explorer_stats(const ledger::Store& store, ExplorerStats& stats,
-                              std::uint64_t blocks_max = 10'000);
+                              std::uint64_t blocks_max = 10'000, const ChainState* chain = nullptr);
+
+// The certificate with each signer's index in the set in charge of its height
+// replaced by its index in genesis's set, which the explorer's per-validator
+// views use; signers not in genesis are left out (docs/governance.md).
+pb::CommitCertificate with_genesis_indexes(const pb::CommitCertificate& certificate, const ChainState& chain);
 
 }  // namespace cityledger::node

@@ -42,10 +42,16 @@ class AccountView {
   virtual bool is_committed(const Hash32& tx_hash) const = 0;
   // The ledger-dependent rules of a contract action (node/contract_book.hpp).
   virtual Status check_contract(const pb::ContractAction& action, bool verify_signatures) const = 0;
+  // The governance rules (docs/governance.md) for an action in the next block.
+  virtual Status check_governance(const pb::GovernanceAction& action) const = 0;
 };
 
-// The role a transaction's action needs.
-const char* required_role(const pb::TxBody& body);
+// The role a transaction's action needs: one of these (a governance
+// transaction may be carried by a validator or an admin account).
+std::vector<std::string> required_roles(const pb::TxBody& body);
+bool holds_required_role(const AccountState& account, const pb::TxBody& body);
+// "'submitter'", "'validator' or 'admin'": for error messages.
+std::string required_roles_text(const pb::TxBody& body);
 // Two pending contract actions with the same key cannot both commit: the
 // registration of one contract id, or one exact event.
 std::string contract_conflict_key(const pb::ContractAction& action);
@@ -90,6 +96,10 @@ class Mempool {
   // registered by another transaction, say). Returns
   // the admitted_ms of the committed transactions this mempool held.
   std::vector<std::uint64_t> remove_committed(const std::vector<Hash32>& tx_hashes);
+
+  // Drops a transaction that can no longer be committed (a governance action
+  // made inapplicable by a later commit). True when it was here.
+  bool remove(const Hash32& tx_hash);
 
   bool contains(const Hash32& tx_hash) const;
   // The nonce after the account's last consecutive queued transaction, or

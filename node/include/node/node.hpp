@@ -83,6 +83,8 @@ class Node final : public p2p::TransportHandler {
   std::string metrics_text() const;
   std::optional<AccountState> account(const crypto::PublicKey& key) const { return chain_->account(key); }
   const ContractBook& contracts() const { return chain_->contracts(); }
+  // The committed state's validator schedule and governance (docs/governance.md).
+  const ChainState& chain() const { return *chain_; }
   std::uint64_t next_pending_nonce(const crypto::PublicKey& key, std::uint64_t next_nonce) const {
     return mempool_->next_pending_nonce(key, next_nonce);
   }

@@ -64,6 +64,11 @@ Hash32 proposal_digest(const pb::Proposal& proposal, std::string_view chain_id);
 void sign_proposal(pb::Proposal& proposal, std::string_view chain_id, const crypto::SecretKey& key);
 bool verify_proposal(const pb::Proposal& proposal, std::string_view chain_id, const crypto::PublicKey& key);
 
+// ---- governance (docs/governance.md)
+// The digest a validator's approval signs: over the canonical
+// GovernanceProposal bytes exactly as carried in GovernanceAction.proposal.
+Hash32 governance_digest(std::string_view chain_id, ByteSpan proposal_bytes);
+
 // The precommit a commit signature was made over.
 pb::Vote precommit_of(const pb::CommitCertificate& cert, const pb::CommitSignature& signature);
 

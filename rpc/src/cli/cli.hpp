@@ -169,4 +169,36 @@ struct ContractRevealOptions {
 };
 int run_contract_reveal(const Global& g, const ContractRevealOptions& options);
 
+// ---- governance (docs/governance.md)
+struct GovProposeOptions {
+  std::string action;  // add-validator, remove-validator, rotate-keys, roles, block-limits
+  std::string out;
+  std::string chain_id;  // default: the node's
+  std::string set_hash;  // default: the node's validator_set_hash
+  std::string memo;
+  std::uint64_t effective_height = 0;
+  std::string name, pubkey, tls_pubkey, p2p;  // add-validator (pubkey also remove / rotate)
+  std::string new_pubkey, new_tls_pubkey;     // rotate-keys
+  std::string account;                        // roles
+  std::vector<std::string> grant, revoke;     // roles
+  std::uint32_t max_txs = 0;                  // block-limits
+  std::uint64_t max_bytes = 0;
+};
+int run_gov_propose(const Global& g, const GovProposeOptions& options);
+
+struct GovSignOptions {
+  std::string proposal;
+  std::string key;
+};
+int run_gov_sign(const Global& g, const GovSignOptions& options);
+int run_gov_show(const Global& g, const std::string& proposal);
+
+struct GovSubmitOptions {
+  std::string proposal;
+  std::string key;
+  bool wait = false;
+  double timeout_s = 60;
+};
+int run_gov_submit(const Global& g, const GovSubmitOptions& options);
+
 }  // namespace cityledger::cli

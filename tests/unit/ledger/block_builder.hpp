@@ -106,7 +106,7 @@ class BlockBuilder {
       body.set_signer(key.public_key().to_string());
       body.set_nonce(height * 100'000 + position + 1);
       if (entries_per_tx[position] == 0) {
-        body.mutable_governance()->set_proposal_id("proposal-" + std::to_string(height));
+        body.mutable_governance()->set_proposal("proposal-" + std::to_string(height));
       }
       for (int i = 0; i < entries_per_tx[position]; ++i, ++leaf) {
         pb::AnchorEntry* entry = body.mutable_anchor()->add_entries();

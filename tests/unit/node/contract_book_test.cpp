@@ -289,6 +289,9 @@ class Accounts : public AccountView {
   Status check_contract(const pb::ContractAction& action, bool verify_signatures) const override {
     return book.check(action, verify_signatures);
   }
+  Status check_governance(const pb::GovernanceAction&) const override {
+    return error(ErrorCode::permission_denied, "no governance in this test");
+  }
   std::map<crypto::PublicKey, AccountState> accounts;
   ContractBook book{chain};
 };

@@ -22,6 +22,8 @@ class FakeAccounts : public AccountView {
   Status check_contract(const pb::ContractAction& action, bool verify_signatures) const override {
     return contracts.check(action, verify_signatures);
   }
+  Status check_governance(const pb::GovernanceAction&) const override { return governance_verdict; }
+  Status governance_verdict;
   std::map<crypto::PublicKey, AccountState> accounts;
   ContractBook contracts{chain};
   std::set<Hash32> committed;
@@ -168,6 +170,33 @@ TEST_F(MempoolTest, CommittedBlockDropsStaleNonces) {
   accounts.accounts[submitter.public_key()].next_nonce = 3;
   pool.remove_committed({proto::tx_hash(tx1)});
   EXPECT_EQ(pool.size(), 0u);
+}
+
+}  // namespace
+}  // namespace cityledger::node
+
+namespace cityledger::node {
+namespace {
+
+pb::Transaction governance_tx(const crypto::SecretKey& key, std::uint64_t nonce) {
+  pb::TxBody body;
+  body.set_chain_id(chain);
+  body.set_signer(key.public_key().to_string());
+  body.set_nonce(nonce);
+  body.mutable_governance()->set_proposal("a proposal");
+  return proto::sign_transaction(body, key);
+}
+
+TEST_F(MempoolTest, GovernanceNeedsValidatorOrAdminAndPassingRules) {
+  accounts.accounts[stranger.public_key()] = {{"admin"}, 1};
+  Mempool pool(chain, accounts);
+  expect_refused(pool.add(governance_tx(submitter, 1)), ErrorCode::permission_denied,
+                 "lacks the 'validator' or 'admin' role");
+  accounts.governance_verdict = error(ErrorCode::permission_denied, "2 valid approvals; 2f+1 = 3");
+  expect_refused(pool.add(governance_tx(stranger, 1)), ErrorCode::permission_denied,
+                 "governance: 2 valid approvals");
+  accounts.governance_verdict = Status{};
+  EXPECT_TRUE(pool.add(governance_tx(stranger, 1)).ok());
 }
 
 }  // namespace

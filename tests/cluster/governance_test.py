@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""Governance cluster tests (docs/governance.md): real `cityledgerd` processes
+and the `cityledger gov` CLI.
+
+  remove  remove a validator (node1, so later indexes shift) at an effective
+          height while anchoring goes on:
+          the schedule (get_validators per height), block headers' set hash,
+          checkpoint signatures and commit certificates from the new set only,
+          a second set change refused while one is pending, a restarted node
+          rebuilding the schedule, bundles from before and after verifying
+          from genesis.
+  roles   grant a role with `gov propose/sign/submit` (each refusal on the way:
+          too few approvals, a non-validator's approval, a carrier without the
+          validator or admin role, a replay), then set block limits on chain
+          and see the next blocks respect them.
+
+Usage: governance_test.py SCENARIO --bin cityledgerd --cli cityledger --base-port N
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # importing cluster_test must not leave __pycache__ in the source tree
+import cluster_test  # noqa: E402
+from cluster_harness import Cluster, RpcError, check, prepare_workdir, report_failure  # noqa: E402
+from cluster_test import log, run_cli, start_network  # noqa: E402
+
+
+def propose(rpc, out, *args):
+    r = run_cli("--rpc", rpc, "--json", "gov", "propose", *args, "--out", out, expect=0)
+    return json.loads(r.stdout)
+
+
+def sign(proposal, key):
+    run_cli("gov", "sign", "--proposal", proposal, "--key", key, expect=0)
+
+
+def submit(rpc, proposal, key, expect):
+    return run_cli("--rpc", rpc, "--json", "gov", "submit", "--proposal", proposal, "--key", key, "--wait",
+                   expect=expect)
+
+
+def account_roles(cluster, node, pubkey):
+    try:
+        return cluster.rpc(node, "get_account", {"pubkey": pubkey})["roles"]
+    except RpcError as e:
+        if e.error.get("code") == -32001:  # not found: no account (yet)
+            return []
+        raise
+
+
+def scenario_roles(cluster, base_port):
+    nodes = cluster.add_testnet("net", 4, base_port)
+    net = os.path.join(cluster.workdir, "net")
+    validator_keys = [os.path.join(node.home, "validator.key") for node in nodes]
+    admin = os.path.join(net, "keys", "admin.key")
+    submitter = os.path.join(net, "keys", "submitter.key")
+    rpc0 = nodes[0].rpc_url
+    start_network(cluster, nodes, min_height=2)
+
+    newcomer = os.path.join(cluster.workdir, "newcomer.key")
+    newcomer_pub = run_cli("keygen", "--out", newcomer, expect=0).stdout.strip()
+    data = os.path.join(cluster.workdir, "reading.csv")
+    with open(data, "w") as f:
+        f.write("sensor,value\nA,1\n")
+    r = run_cli("--rpc", rpc0, "anchor", "--key", newcomer, data, expect=2)
+    check("not an account" in r.stderr, f"unclear refusal of an unknown signer: {r.stderr}")
+
+    # Propose: the set hash comes from the node.
+    grant = os.path.join(cluster.workdir, "grant.json")
+    p = propose(rpc0, grant, "roles", "--account", newcomer_pub, "--grant", "submitter", "--memo", "new platform")
+    validators = cluster.rpc(nodes[0], "get_validators")
+    check(p["validator_set_hash"] == validators["validator_set_hash"], f"set hash: {p} vs {validators}")
+
+    # Two approvals of four validators: 2f+1 = 3 are needed.
+    sign(grant, validator_keys[0])
+    sign(grant, validator_keys[1])
+    r = submit(rpc0, grant, admin, expect=2)
+    check("2 valid approvals; 2f+1 = 3" in r.stderr, f"unclear refusal of too few approvals: {r.stderr}")
+
+    # An approval by a key that is not a validator does not count.
+    foreign = os.path.join(cluster.workdir, "foreign.json")
+    shutil.copy(grant, foreign)
+    sign(foreign, submitter)
+    r = submit(rpc0, foreign, admin, expect=2)
+    check("not a validator of the current set" in r.stderr, f"unclear refusal of a non-validator: {r.stderr}")
+
+    # A tampered approval is refused by the CLI before it reaches a node.
+    tampered = os.path.join(cluster.workdir, "tampered.json")
+    with open(grant) as f:
+        doc = json.load(f)
+    sig = doc["approvals"][0]["signature"]
+    doc["approvals"][0]["signature"] = ("0" if sig[0] != "0" else "1") + sig[1:]
+    with open(tampered, "w") as f:
+        json.dump(doc, f)
+    r = run_cli("gov", "show", "--proposal", tampered, expect=2)
+    check("does not verify" in r.stderr, f"tampered approval not caught: {r.stderr}")
+
+    # Three approvals; a submitter account may not carry governance.
+    sign(grant, validator_keys[3])
+    r = submit(rpc0, grant, submitter, expect=2)
+    check("lacks the 'validator' or 'admin' role" in r.stderr, f"unclear role refusal: {r.stderr}")
+    r = submit(rpc0, grant, admin, expect=0)
+    height = json.loads(r.stdout)["height"]
+    log(f"role grant committed at height {height}")
+    for node in nodes:
+        # A node that has not applied the block yet answers "no account".
+        cluster.wait_until(f"{node.name} sees the grant",
+                           lambda node=node: "submitter" in account_roles(cluster, node, newcomer_pub), 30)
+    run_cli("--rpc", rpc0, "anchor", "--key", newcomer, "--wait", data, expect=0)
+
+    # The same proposal again (a new transaction carrying it) is a replay.
+    r = submit(rpc0, grant, validator_keys[2], expect=2)
+    check("already applied" in r.stderr, f"unclear refusal of a replay: {r.stderr}")
+
+    # Block limits: one transaction per block from the next height on.
+    limits = os.path.join(cluster.workdir, "limits.json")
+    propose(rpc0, limits, "block-limits", "--max-txs", "1", "--max-bytes", str(2 << 20))
+    for key in validator_keys[1:]:
+        sign(limits, key)
+    r = submit(rpc0, limits, validator_keys[0], expect=0)
+    limits_height = json.loads(r.stdout)["height"]
+    files = []
+    for i in range(3):
+        path = os.path.join(cluster.workdir, f"limited{i}.csv")
+        with open(path, "w") as f:
+            f.write(f"row,{i}\n")
+        files.append(path)
+    r = run_cli("--rpc", rpc0, "--json", "anchor", "--key", submitter, "--batch", "1", "--wait", *files,
+                expect=0)
+    heights = sorted({e["height"] for e in json.loads(r.stdout)["entries"]})
+    check(len(heights) == 3 and heights[0] > limits_height, f"3 transactions not in 3 blocks: {heights}")
+    cluster.wait_heights([nodes[1]], heights[-1], 30)
+    for h in range(limits_height + 1, heights[-1] + 1):
+        block = cluster.rpc(nodes[1], "get_block", {"height": h})
+        check(len(block["txs"]) <= 1, f"block {h} has {len(block['txs'])} transactions over the limit of 1")
+    log(f"block limits in force from height {limits_height + 1}: anchors at {heights}")
+
+    # Restarted nodes rebuild roles and limits from their blocks.
+    cluster.stop(nodes[2])
+    cluster.start(nodes[2])
+    cluster.wait_heights([nodes[2]], heights[-1], 60)
+    roles = cluster.rpc(nodes[2], "get_account", {"pubkey": newcomer_pub})["roles"]
+    check("submitter" in roles, f"node2 lost the granted role on restart: {roles}")
+
+
+class Anchorer(threading.Thread):
+    """Anchors a new small file every few hundred ms until stopped; records
+    every refusal, so a set change that disturbs clients is seen."""
+
+    def __init__(self, workdir, rpc, key):
+        super().__init__(daemon=True)
+        self.workdir, self.rpc, self.key = workdir, rpc, key
+        self.stop_event = threading.Event()
+        self.anchored, self.failures = 0, []
+
+    def run(self):
+        n = 0
+        while not self.stop_event.is_set():
+            path = os.path.join(self.workdir, f"stream{n}.csv")
+            with open(path, "w") as f:
+                f.write(f"reading,{n}\n")
+            r = run_cli("--rpc", self.rpc, "anchor", "--key", self.key, path)
+            if r.returncode == 0:
+                self.anchored += 1
+            else:
+                self.failures.append(r.stderr.strip())
+            n += 1
+            self.stop_event.wait(0.2)
+
+    def stop(self):
+        self.stop_event.set()
+        self.join(timeout=120)
+
+
+def anchor_and_prove(rpc, key, workdir, name):
+    path = os.path.join(workdir, name)
+    with open(path, "w") as f:
+        f.write(f"{name}\n")
+    proofs = os.path.join(workdir, "proofs")
+    r = run_cli("--rpc", rpc, "--json", "anchor", "--key", key, "--wait", "--proof-dir", proofs, path, expect=0)
+    entry = json.loads(r.stdout)["entries"][0]
+    return path, entry["proof"], entry["height"]
+
+
+def checkpoint_signers(cluster, node, height):
+    """The signers of the final checkpoint of `height` (waits until it is final there)."""
+    found = {}
+
+    def final():
+        try:
+            found["cp"] = cluster.rpc(node, "get_checkpoint", {"height": height})
+            return True
+        except RpcError:
+            return False
+
+    cluster.wait_until(f"a final checkpoint of height {height} on {node.name}", final, 30)
+    return {s["validator"] for s in found["cp"]["signatures"]}
+
+
+def scenario_remove(cluster, base_port):
+    nodes = cluster.add_testnet("net", 4, base_port)
+    net = os.path.join(cluster.workdir, "net")
+    genesis = os.path.join(net, "genesis.json")
+    validator_keys = [os.path.join(node.home, "validator.key") for node in nodes]
+    pubkeys = [run_cli("pubkey", "--key", k, expect=0).stdout.strip() for k in validator_keys]
+    admin = os.path.join(net, "keys", "admin.key")
+    submitter = os.path.join(net, "keys", "submitter.key")
+    rpc0 = nodes[0].rpc_url
+    remaining = [nodes[0], nodes[2], nodes[3]]
+    remaining_keys = [pubkeys[0], pubkeys[2], pubkeys[3]]
+    start_network(cluster, nodes, min_height=2)
+    before_path, before_proof, _ = anchor_and_prove(rpc0, submitter, cluster.workdir, "before.csv")
+
+    anchorer = Anchorer(cluster.workdir, rpc0, submitter)
+    anchorer.start()
+    try:
+        effective = cluster.height(nodes[0]) + 12
+        removal = os.path.join(cluster.workdir, "remove.json")
+        # node1, in the middle: the indexes of node2 and node3 shift down, so a
+        # certificate checked against the wrong set fails.
+        propose(rpc0, removal, "remove-validator", "--pubkey", pubkeys[1], "--effective-height", str(effective),
+                "--memo", "node1 leaves the consortium")
+        for key in (validator_keys[0], validator_keys[2], validator_keys[3]):
+            sign(removal, key)
+        r = submit(rpc0, removal, admin, expect=0)
+        committed_at = json.loads(r.stdout)["height"]
+        log(f"removal of node1 committed at height {committed_at}, effective at {effective}")
+        cluster.wait_until("node2 reports the pending change",
+                           lambda: cluster.rpc(nodes[2], "get_validators").get("next_set_change_height") == effective,
+                           30)
+
+        # While it is pending, a second set change is refused.
+        second = os.path.join(cluster.workdir, "second.json")
+        propose(rpc0, second, "remove-validator", "--pubkey", pubkeys[2], "--effective-height",
+                str(effective + 20))
+        for key in (validator_keys[0], validator_keys[2], validator_keys[3]):
+            sign(second, key)
+        r = submit(rpc0, second, admin, expect=2)
+        check("another validator-set change is pending (effective at height" in r.stderr,
+              f"unclear refusal of a second pending change: {r.stderr}")
+
+        cluster.wait_heights(remaining, effective + 4, 120)
+    finally:
+        anchorer.stop()
+    check(not anchorer.failures, f"anchoring failed during the change: {anchorer.failures[:3]}")
+    check(anchorer.anchored > 0, "nothing anchored during the change")
+    log(f"{anchorer.anchored} files anchored while the set changed")
+
+    old_set = cluster.rpc(nodes[0], "get_validators", {"height": effective - 1})
+    new_set = cluster.rpc(nodes[0], "get_validators", {"height": effective})
+    check([x["pubkey"] for x in old_set["validators"]] == pubkeys, f"set before: {old_set}")
+    check([x["pubkey"] for x in new_set["validators"]] == remaining_keys, f"set after: {new_set}")
+    check(new_set["quorum"] == 3 and old_set["validator_set_hash"] != new_set["validator_set_hash"],
+          f"quorum/hash: {new_set}")
+    for h in (effective - 1, effective, effective + 1):
+        header = cluster.rpc(nodes[0], "get_block", {"height": h})
+        expected = (old_set if h < effective else new_set)["validator_set_hash"]
+        check(header["validator_set_hash"] == expected, f"block {h} names set {header['validator_set_hash']}")
+    # Certificates of heights >= effective come from the three remaining
+    # validators (indexes in the new set: 0..2).
+    for h in range(effective + 1, effective + 4):
+        block = cluster.rpc(nodes[0], "get_block", {"height": h})
+        signers = block["last_commit"]["signers"]
+        check(len(signers) == 3 and max(signers) <= 2, f"commit of {h - 1} signed by {signers}")
+    # Checkpoints: node1 signs before the change, never from the effective height on.
+    # (a final checkpoint needs only 3 of 4, so node1 must be in some, not all)
+    signed_by_node1 = [h for h in range(committed_at, effective)
+                       if pubkeys[1] in checkpoint_signers(cluster, nodes[0], h)]
+    check(signed_by_node1, f"node1 signed no checkpoint of heights {committed_at}..{effective - 1}")
+    for h in range(effective, effective + 4):
+        signers = checkpoint_signers(cluster, nodes[0], h)
+        check(signers == set(remaining_keys), f"checkpoint {h} signed by {signers}")
+    # The explorer's activity is by genesis validator: node1 precommitted
+    # nothing from the effective height on, node3 (index 2 in the new set) did.
+    activity = {v["name"]: v for v in cluster.rpc(nodes[0], "get_validator_activity")["validators"]}
+    check((activity["node1"]["last_precommit_height"] or 0) < effective,
+          f"node1 shown precommitting after its removal: {activity['node1']}")
+    check((activity["node3"]["last_precommit_height"] or 0) >= effective,
+          f"node3 not shown precommitting after the change: {activity['node3']}")
+    # The removed node still follows the chain but does not vote.
+    cluster.wait_heights([nodes[1]], effective + 2, 60)
+
+    # A restarted validator rebuilds the schedule from its blocks and keeps committing.
+    cluster.stop(nodes[2])
+    cluster.start(nodes[2])
+    top = cluster.height(nodes[0])
+    cluster.wait_heights(remaining, top + 3, 120)
+    check(cluster.rpc(nodes[2], "get_validators")["validator_set_hash"] == new_set["validator_set_hash"],
+          "node2 lost the set change on restart")
+
+    after_path, after_proof, after_height = anchor_and_prove(rpc0, submitter, cluster.workdir, "after.csv")
+    check(after_height >= effective, f"the 'after' anchor is at {after_height} < {effective}")
+    for path, proof in ((before_path, before_proof), (after_path, after_proof)):
+        run_cli("verify", "--genesis", genesis, "--proof", proof, "--file", path, expect=0)
+    log("bundles from before and after the change verify from genesis")
+
+
+SCENARIOS = {"roles": scenario_roles, "remove": scenario_remove}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenario", choices=sorted(SCENARIOS))
+    parser.add_argument("--bin", required=True, help="path to cityledgerd")
+    parser.add_argument("--cli", required=True, help="path to the cityledger CLI")
+    parser.add_argument("--base-port", type=int, required=True, help="first of 100 ports this run may use")
+    parser.add_argument("--workdir", help="directory for homes and logs (emptied first); default: a temp dir")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory after a success")
+    args = parser.parse_args()
+    cluster_test.CLI_BINARY = os.path.abspath(args.cli)
+
+    workdir = prepare_workdir(args.workdir, f"governance_{args.scenario}_")
+    log(f"scenario {args.scenario}: binary {args.bin}, ports {args.base_port}.., work dir {workdir}")
+    started = time.monotonic()
+    with Cluster(args.bin, workdir) as cluster:
+        try:
+            SCENARIOS[args.scenario](cluster, args.base_port)
+        except Exception as e:  # report anything (failed check or harness error), then fail
+            report_failure(f"governance {args.scenario}", e, cluster, workdir)
+            return 1
+    log(f"PASSED {args.scenario} in {time.monotonic() - started:.1f} s")
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,499 @@
+// Governance actions (docs/governance.md): every refusal has a test that
+// shows the rule, and an accepted action changes exactly what it says.
+#include "node/governance.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "node/application.hpp"
+#include "node/chain_state.hpp"
+#include "node/mempool.hpp"
+#include "proto/codec.hpp"
+#include "proto/objects.hpp"
+
+namespace cityledger::node {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr const char* chain = "city-gov";
+
+crypto::SecretKey key(std::uint64_t seed) { return crypto::SecretKey::from_seed_for_testing(seed); }
+
+// Four validators (seeds 1..4): f = 1, 2f+1 = 3.
+GovernanceState four_validators() {
+  GovernanceState state;
+  for (std::uint64_t i = 1; i <= 4; ++i) {
+    audit::GenesisValidator v;
+    v.name = "node" + std::to_string(i - 1);
+    v.pubkey = key(i).public_key();
+    v.tls_pubkey = Hash32::from_span(as_bytes(std::string(32, static_cast<char>('a' + i))));
+    v.p2p = "127.0.0.1:" + std::to_string(26600 + 10 * i);
+    state.validators.push_back(v);
+  }
+  return state;
+}
+
+pb::GovernanceProposal roles_proposal(const GovernanceState& state, const std::string& grant = "submitter") {
+  pb::GovernanceProposal p;
+  p.set_chain_id(chain);
+  p.set_validator_set_hash(proto::to_field(state.validator_set().hash()));
+  p.set_memo("let the sensor platform anchor");
+  auto* c = p.mutable_change_roles();
+  c->set_account(key(20).public_key().to_string());
+  c->add_grant(grant);
+  return p;
+}
+
+pb::GovernanceProposal add_proposal(const GovernanceState& state, std::uint64_t effective_height,
+                                    std::uint64_t new_seed = 5) {
+  pb::GovernanceProposal p;
+  p.set_chain_id(chain);
+  p.set_validator_set_hash(proto::to_field(state.validator_set().hash()));
+  p.set_effective_height(effective_height);
+  auto* v = p.mutable_add_validator()->mutable_validator();
+  v->set_name("node4");
+  v->set_pubkey(key(new_seed).public_key().to_string());
+  v->set_tls_pubkey(std::string(32, 'z'));
+  v->set_p2p("127.0.0.1:26650");
+  return p;
+}
+
+pb::GovernanceProposal remove_proposal(const GovernanceState& state, std::uint64_t effective_height,
+                                       std::uint64_t seed) {
+  pb::GovernanceProposal p;
+  p.set_chain_id(chain);
+  p.set_validator_set_hash(proto::to_field(state.validator_set().hash()));
+  p.set_effective_height(effective_height);
+  p.mutable_remove_validator()->set_pubkey(key(seed).public_key().to_string());
+  return p;
+}
+
+// The action with approvals by the validators of these seeds, in key order.
+pb::GovernanceAction approved(const pb::GovernanceProposal& p, std::vector<std::uint64_t> seeds) {
+  pb::GovernanceAction action;
+  action.set_proposal(proto::encode(p));
+  const Hash32 digest = proto::governance_digest(chain, as_bytes(action.proposal()));
+  std::sort(seeds.begin(), seeds.end(),
+            [](std::uint64_t a, std::uint64_t b) { return key(a).public_key() < key(b).public_key(); });
+  for (auto seed : seeds) {
+    auto* a = action.add_approvals();
+    a->set_validator(key(seed).public_key().to_string());
+    a->set_signature(key(seed).sign(digest).to_string());
+  }
+  return action;
+}
+
+void expect_refused(const Result<CheckedGovernance>& r, const std::string& text) {
+  ASSERT_FALSE(r.ok()) << "accepted, expected: " << text;
+  EXPECT_NE(r.status().message().find(text), std::string::npos) << r.status().to_string();
+}
+
+TEST(Governance, AcceptsAnActionApprovedByTwoThirdsPlusOne) {
+  const auto state = four_validators();
+  auto r = check_governance(approved(roles_proposal(state), {1, 2, 3}), chain, state, 10);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_TRUE(r->proposal.has_change_roles());
+  auto all = check_governance(approved(roles_proposal(state), {1, 2, 3, 4}), chain, state, 10);
+  EXPECT_TRUE(all.ok()) << all.status().to_string();
+  auto add = check_governance(approved(add_proposal(state, 12), {2, 3, 4}), chain, state, 10);
+  EXPECT_TRUE(add.ok()) << add.status().to_string();
+}
+
+TEST(Governance, RefusesTooFewApprovals) {
+  const auto state = four_validators();
+  expect_refused(check_governance(approved(roles_proposal(state), {1, 2}), chain, state, 10),
+                 "2 valid approvals; 2f+1 = 3 of the 4 validators are needed");
+  expect_refused(check_governance(approved(roles_proposal(state), {}), chain, state, 10),
+                 "0 valid approvals");
+}
+
+TEST(Governance, RefusesApprovalsFromNonValidators) {
+  const auto state = four_validators();
+  expect_refused(check_governance(approved(roles_proposal(state), {1, 2, 9}), chain, state, 10),
+                 "not a validator of the current set");
+}
+
+TEST(Governance, RefusesTamperedApprovals) {
+  const auto state = four_validators();
+  // A signature changed in one bit.
+  auto action = approved(roles_proposal(state), {1, 2, 3});
+  std::string sig = action.approvals(1).signature();
+  sig[5] = static_cast<char>(sig[5] ^ 1);
+  action.mutable_approvals(1)->set_signature(sig);
+  expect_refused(check_governance(action, chain, state, 10), "does not verify over this proposal");
+  // Approvals of one proposal carried with another.
+  auto other = approved(roles_proposal(state, "partner"), {1, 2, 3});
+  other.set_proposal(approved(roles_proposal(state), {}).proposal());
+  expect_refused(check_governance(other, chain, state, 10), "does not verify");
+  // Approvals for another chain.
+  auto p = roles_proposal(state);
+  auto foreign = approved(p, {1, 2, 3});
+  p.set_chain_id("other-chain");
+  foreign.set_proposal(proto::encode(p));
+  expect_refused(check_governance(foreign, chain, state, 10), "proposal is for chain 'other-chain'");
+}
+
+TEST(Governance, RefusesDuplicateOrUnorderedApprovals) {
+  const auto state = four_validators();
+  auto action = approved(roles_proposal(state), {1, 2});
+  *action.add_approvals() = action.approvals(1);  // the same validator twice makes no third approval
+  expect_refused(check_governance(action, chain, state, 10), "strictly ascending");
+  auto swapped = approved(roles_proposal(state), {1, 2, 3});
+  swapped.mutable_approvals()->SwapElements(0, 2);
+  expect_refused(check_governance(swapped, chain, state, 10), "strictly ascending");
+}
+
+TEST(Governance, RefusesAStaleSetHash) {
+  auto state = four_validators();
+  const auto action = approved(roles_proposal(state), {1, 2, 3});
+  state.validators.pop_back();  // the set changed since the proposal was made
+  expect_refused(check_governance(action, chain, state, 10), "stale");
+}
+
+TEST(Governance, RefusesMalformedProposals) {
+  const auto state = four_validators();
+  pb::GovernanceAction garbage;
+  garbage.set_proposal("\xff\xff\xff");
+  expect_refused(check_governance(garbage, chain, state, 10), "governance proposal:");
+  auto no_action = roles_proposal(state);
+  no_action.clear_change_roles();
+  expect_refused(check_governance(approved(no_action, {1, 2, 3}), chain, state, 10), "no action");
+  auto memo = roles_proposal(state);
+  memo.set_memo(std::string(257, 'm'));
+  expect_refused(check_governance(approved(memo, {1, 2, 3}), chain, state, 10), "memo");
+}
+
+TEST(Governance, RefusesAProposalAppliedBefore) {
+  auto state = four_validators();
+  const auto action = approved(roles_proposal(state), {1, 2, 3});
+  auto first = check_governance(action, chain, state, 10);
+  ASSERT_TRUE(first.ok());
+  BlockGovernance in_block;
+  in_block.proposals.insert(first->proposal_hash);
+  expect_refused(check_governance(action, chain, state, 10, &in_block), "already applied");
+  state.applied_proposals.insert(first->proposal_hash);
+  expect_refused(check_governance(action, chain, state, 11), "already applied");
+}
+
+TEST(Governance, RoleChangeRules) {
+  const auto state = four_validators();
+  auto check = [&](const pb::GovernanceProposal& p) {
+    return check_governance(approved(p, {1, 2, 3}), chain, state, 10);
+  };
+  expect_refused(check(roles_proposal(state, "emperor")), "unknown role 'emperor'");
+  auto unordered = roles_proposal(state, "submitter");
+  unordered.mutable_change_roles()->add_grant("partner");
+  expect_refused(check(unordered), "ascending");
+  auto both = roles_proposal(state, "partner");
+  both.mutable_change_roles()->add_revoke("partner");
+  expect_refused(check(both), "both granted and revoked");
+  auto nothing = roles_proposal(state);
+  nothing.mutable_change_roles()->clear_grant();
+  expect_refused(check(nothing), "grants and revokes nothing");
+  auto bad_account = roles_proposal(state);
+  bad_account.mutable_change_roles()->set_account("short");
+  expect_refused(check(bad_account), "account must be 32 bytes");
+  auto with_height = roles_proposal(state);
+  with_height.set_effective_height(20);
+  expect_refused(check(with_height), "effective_height is only for validator-set changes");
+}
+
+TEST(Governance, BlockLimitRules) {
+  const auto state = four_validators();
+  auto limits = [&](std::uint32_t txs, std::uint64_t bytes) {
+    pb::GovernanceProposal p;
+    p.set_chain_id(chain);
+    p.set_validator_set_hash(proto::to_field(state.validator_set().hash()));
+    p.mutable_set_block_limits()->set_max_txs(txs);
+    p.mutable_set_block_limits()->set_max_bytes(bytes);
+    return check_governance(approved(p, {1, 2, 3}), chain, state, 10);
+  };
+  EXPECT_TRUE(limits(1000, 4u << 20).ok());
+  expect_refused(limits(0, 4u << 20), "max_txs must be");
+  expect_refused(limits(governed_block_max_txs_ceiling + 1, 4u << 20), "max_txs must be");
+  expect_refused(limits(1000, governed_block_max_bytes_floor - 1), "max_bytes must be");
+  expect_refused(limits(1000, governed_block_max_bytes_ceiling + 1), "max_bytes must be");
+}
+
+TEST(Governance, SetChangeEffectiveHeightRules) {
+  auto state = four_validators();
+  expect_refused(check_governance(approved(add_proposal(state, 0), {1, 2, 3}), chain, state, 10),
+                 "needs an effective_height");
+  expect_refused(check_governance(approved(add_proposal(state, 10), {1, 2, 3}), chain, state, 10),
+                 "is not after the height");
+  expect_refused(check_governance(approved(add_proposal(state, 5), {1, 2, 3}), chain, state, 10),
+                 "is not after the height");
+  expect_refused(check_governance(approved(add_proposal(state, 11 + effective_height_delay_max), {1, 2, 3}),
+                                  chain, state, 10),
+                 "blocks ahead");
+  EXPECT_TRUE(check_governance(approved(add_proposal(state, 11), {1, 2, 3}), chain, state, 10).ok());
+}
+
+TEST(Governance, OneSetChangeAtATime) {
+  auto state = four_validators();
+  const auto add = approved(add_proposal(state, 20), {1, 2, 3});
+  BlockGovernance in_block;
+  in_block.set_change = true;
+  expect_refused(check_governance(add, chain, state, 10, &in_block), "pending in the same block");
+  state.pending_set_change_height = 15;
+  expect_refused(check_governance(add, chain, state, 10), "pending (effective at height 15)");
+  // Role changes are not set changes: they may go with a pending one.
+  EXPECT_TRUE(check_governance(approved(roles_proposal(state), {1, 2, 3}), chain, state, 10, &in_block).ok());
+}
+
+TEST(Governance, ResultingSetRules) {
+  const auto state = four_validators();
+  auto check = [&](const pb::GovernanceProposal& p) {
+    return check_governance(approved(p, {1, 2, 3}), chain, state, 10);
+  };
+  expect_refused(check(add_proposal(state, 20, 2)), "consensus key");  // a key already in the set
+  auto same_pin = add_proposal(state, 20);
+  same_pin.mutable_add_validator()->mutable_validator()->set_tls_pubkey(std::string(32, 'b'));
+  expect_refused(check(same_pin), "TLS pin");
+  auto same_name = add_proposal(state, 20);
+  same_name.mutable_add_validator()->mutable_validator()->set_name("node1");
+  expect_refused(check(same_name), "name 'node1' twice");
+  auto bad_p2p = add_proposal(state, 20);
+  bad_p2p.mutable_add_validator()->mutable_validator()->set_p2p("127.0.0.1");
+  expect_refused(check(bad_p2p), "host:port");
+  bad_p2p.mutable_add_validator()->mutable_validator()->set_p2p("127.0.0.1:99999");
+  expect_refused(check(bad_p2p), "no valid port");
+  expect_refused(check(remove_proposal(state, 20, 9)), "not in the current set");
+  EXPECT_TRUE(check(remove_proposal(state, 20, 4)).ok());
+
+  pb::GovernanceProposal rotate;
+  rotate.set_chain_id(chain);
+  rotate.set_validator_set_hash(proto::to_field(state.validator_set().hash()));
+  rotate.set_effective_height(20);
+  rotate.mutable_rotate_validator_keys()->set_pubkey(key(1).public_key().to_string());
+  expect_refused(check(rotate), "changes nothing");
+  rotate.mutable_rotate_validator_keys()->set_new_pubkey(key(2).public_key().to_string());
+  expect_refused(check(rotate), "consensus key");
+  rotate.mutable_rotate_validator_keys()->set_new_pubkey(key(7).public_key().to_string());
+  EXPECT_TRUE(check(rotate).ok());
+
+  // A one-validator set cannot remove its only member.
+  GovernanceState one;
+  one.validators.push_back(state.validators[0]);
+  expect_refused(check_governance(approved(remove_proposal(one, 20, 1), {1}), chain, one, 10), "empty");
+}
+
+TEST(Governance, ChangedSetKeepsOrderAndAppends) {
+  const auto state = four_validators();
+  auto added = changed_validator_set(state.validators, add_proposal(state, 20));
+  ASSERT_TRUE(added.ok());
+  ASSERT_EQ(added->size(), 5u);
+  EXPECT_EQ(added->back().name, "node4");
+  auto removed = changed_validator_set(state.validators, remove_proposal(state, 20, 2));
+  ASSERT_TRUE(removed.ok());
+  ASSERT_EQ(removed->size(), 3u);
+  EXPECT_EQ((*removed)[0].name, "node0");
+  EXPECT_EQ((*removed)[1].name, "node2");
+}
+
+// ChainState applies committed role and limit changes, refuses set changes
+// until the node keeps a validator schedule, and rebuilds all of it on load.
+class ChainStateGovernance : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("cl_gov_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    genesis_.chain_id = chain;
+    genesis_.validators = four_validators().validators;
+    for (std::uint64_t i = 1; i <= 4; ++i) genesis_.accounts.push_back({key(i).public_key(), {"validator"}});
+    genesis_.accounts.push_back({key(30).public_key(), {"admin"}});
+    ledger::StoreOptions options;
+    options.chain_id = chain;
+    options.create_if_missing = true;
+    auto store = ledger::Store::open(dir_, options);
+    ASSERT_TRUE(store.ok()) << store.status().to_string();
+    store_ = std::move(store).value();
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+  pb::Block block_with(std::uint64_t height, const pb::GovernanceAction& action) {
+    pb::TxBody body;
+    body.set_chain_id(chain);
+    body.set_signer(key(30).public_key().to_string());
+    body.set_nonce(height);
+    *body.mutable_governance() = action;
+    pb::Block block;
+    block.mutable_header()->set_height(height);
+    *block.add_txs() = proto::sign_transaction(body, key(30));
+    return block;
+  }
+  fs::path dir_;
+  audit::Genesis genesis_;
+  std::unique_ptr<ledger::Store> store_;
+};
+
+TEST_F(ChainStateGovernance, AppliesRolesAndLimits) {
+  ChainState state(genesis_, *store_);
+  const auto gov = state.governance();
+  EXPECT_FALSE(state.account(key(20).public_key()));
+  const auto grant = approved(roles_proposal(gov), {1, 2, 3});
+  ASSERT_TRUE(state.check_governance(grant).ok()) << state.check_governance(grant).to_string();
+  state.apply(block_with(1, grant));
+  auto account = state.account(key(20).public_key());
+  ASSERT_TRUE(account);
+  EXPECT_TRUE(account->roles.contains("submitter"));
+  // The same proposal cannot be applied twice; a revoke is a new proposal.
+  EXPECT_EQ(state.check_governance(grant).code(), ErrorCode::already_exists);
+  auto revoke = roles_proposal(gov);
+  revoke.mutable_change_roles()->clear_grant();
+  revoke.mutable_change_roles()->add_revoke("submitter");
+  state.apply(block_with(2, approved(revoke, {2, 3, 4})));
+  EXPECT_FALSE(state.account(key(20).public_key()));  // no roles left: not an account
+
+  pb::GovernanceProposal limits;
+  limits.set_chain_id(chain);
+  limits.set_validator_set_hash(proto::to_field(gov.validator_set().hash()));
+  limits.mutable_set_block_limits()->set_max_txs(77);
+  limits.mutable_set_block_limits()->set_max_bytes(2u << 20);
+  EXPECT_FALSE(state.governed_block_limits());
+  state.apply(block_with(3, approved(limits, {1, 2, 4})));
+  ASSERT_TRUE(state.governed_block_limits());
+  EXPECT_EQ(state.governed_block_limits()->max_txs, 77u);
+  EXPECT_EQ(state.governed_block_limits()->max_bytes, 2u << 20);
+}
+
+TEST_F(ChainStateGovernance, RefusesAdditionsAndRotationsUntilPeersAreDynamic) {
+  ChainState state(genesis_, *store_);
+  const auto s = state.check_governance(approved(add_proposal(state.governance(), 5), {1, 2, 3}));
+  EXPECT_EQ(s.code(), ErrorCode::invalid_argument);
+  EXPECT_NE(s.message().find("adding a validator is not applied by this node version yet"), std::string::npos)
+      << s.to_string();
+}
+
+// A removal committed at height 3 with effective height 6: heights 1..5 keep
+// the genesis set, 6 on the new one; while it is pending no other set change
+// is admitted, and proposals must then name the new set.
+TEST_F(ChainStateGovernance, ScheduleTakesASetChangeAtItsEffectiveHeight) {
+  ChainState state(genesis_, *store_);
+  const auto genesis_set = state.validator_set_at(1);
+  state.apply(block_with(1, approved(roles_proposal(state.governance()), {1, 2, 3})));
+  pb::Block empty;
+  empty.mutable_header()->set_height(2);
+  state.apply(empty);
+  const auto removal = approved(remove_proposal(state.governance(), 6, 4), {1, 2, 3});
+  ASSERT_TRUE(state.check_governance(removal).ok()) << state.check_governance(removal).to_string();
+  state.apply(block_with(3, removal));
+
+  for (std::uint64_t h = 1; h <= 5; ++h) EXPECT_EQ(state.validator_set_at(h).hash(), genesis_set.hash()) << h;
+  const auto after = state.validator_set_at(6);
+  ASSERT_EQ(after.size(), 3u);
+  EXPECT_FALSE(after.index_of(key(4).public_key()));
+  EXPECT_EQ(state.validator_set_at(100).hash(), after.hash());
+  ASSERT_EQ(state.set_changes().size(), 1u);
+  EXPECT_EQ(state.set_changes().begin()->first, 6u);
+
+  // Pending: a second change is refused until height 6 is in charge.
+  const auto second = approved(remove_proposal(state.governance(), 9, 3), {1, 2, 3});
+  const Status pending = state.check_governance(second);
+  EXPECT_NE(pending.message().find("pending (effective at height 6)"), std::string::npos)
+      << pending.to_string();
+  EXPECT_EQ(state.governance_at(4).pending_set_change_height, std::optional<std::uint64_t>(6));
+  EXPECT_FALSE(state.governance_at(6).pending_set_change_height);
+
+  // At height 6 the old set's proposals are stale and approvals come from the new set only.
+  BlockGovernance none;
+  const Status stale = state.check_governance_in_block(second, 6, none);
+  EXPECT_NE(stale.message().find("stale"), std::string::npos) << stale.to_string();
+  const auto grant_by_new_set = approved(roles_proposal(state.governance_at(6), "partner"), {1, 2, 3});
+  EXPECT_TRUE(state.check_governance_in_block(grant_by_new_set, 6, none).ok());
+  BlockGovernance fresh;
+  const auto with_removed = approved(roles_proposal(state.governance_at(6), "admin"), {1, 2, 4});
+  const Status removed = state.check_governance_in_block(with_removed, 6, fresh);
+  EXPECT_NE(removed.message().find("not a validator of the current set"), std::string::npos)
+      << removed.to_string();
+
+  // Until bundles carry set changes, a set below genesis's quorum (3) is refused.
+  const auto below = approved(remove_proposal(state.governance_at(6), 9, 3), {1, 2, 3});
+  const Status small = state.check_governance_in_block(below, 6, fresh);
+  EXPECT_NE(small.message().find("below genesis's quorum of 3"), std::string::npos) << small.to_string();
+}
+
+pb::Transaction admin_tx(std::uint64_t nonce, const pb::GovernanceAction& action) {
+  pb::TxBody body;
+  body.set_chain_id(chain);
+  body.set_signer(key(30).public_key().to_string());
+  body.set_nonce(nonce);
+  *body.mutable_governance() = action;
+  return proto::sign_transaction(body, key(30));
+}
+
+// Block validation applies the same rules as the mempool, and the block
+// builder leaves out what a block cannot carry.
+TEST_F(ChainStateGovernance, BlockValidationAndBuildingApplyTheRules) {
+  ChainState state(genesis_, *store_);
+  Mempool pool(chain, state);
+  const auto gov = state.governance();
+  Application app(genesis_, *store_, pool, state, BlockLimits{});
+  auto with_txs = [&](std::vector<pb::Transaction> txs) {
+    pb::Block block = app.build_block(1, {}, 0, 1'000);
+    for (auto& tx : txs) *block.add_txs() = std::move(tx);
+    block.mutable_header()->set_tx_count(static_cast<std::uint32_t>(block.txs_size()));
+    block.mutable_header()->set_txs_root(proto::to_field(proto::txs_root(block.txs())));
+    return app.validate_block(block, 1'000);
+  };
+  const auto grant = roles_proposal(gov);
+  EXPECT_TRUE(with_txs({admin_tx(1, approved(grant, {1, 2, 3}))}).ok());
+  Status few = with_txs({admin_tx(1, approved(grant, {1, 2}))});
+  EXPECT_NE(few.message().find("transaction 0: governance: 2 valid approvals"), std::string::npos)
+      << few.to_string();
+  Status twice = with_txs({admin_tx(1, approved(grant, {1, 2, 3})), admin_tx(2, approved(grant, {2, 3, 4}))});
+  EXPECT_NE(twice.message().find("transaction 1: governance: this proposal was already applied"),
+            std::string::npos)
+      << twice.to_string();
+
+  Status two_changes = with_txs({admin_tx(1, approved(remove_proposal(gov, 9, 4), {1, 2, 3})),
+                                 admin_tx(2, approved(remove_proposal(gov, 9, 3), {1, 2, 4}))});
+  EXPECT_NE(
+      two_changes.message().find("transaction 1: governance: another validator-set change is pending in the "
+                                 "same block"),
+      std::string::npos)
+      << two_changes.to_string();
+
+  // Both carriers of one proposal passed the mempool (neither was applied
+  // yet); the builder takes the first and evicts the second.
+  ASSERT_TRUE(pool.add(admin_tx(1, approved(grant, {1, 2, 3}))).ok());
+  ASSERT_TRUE(pool.add(admin_tx(2, approved(grant, {2, 3, 4}))).ok());
+  const pb::Block built = app.build_block(1, {}, 0, 1'000);
+  EXPECT_EQ(built.txs_size(), 1);
+  EXPECT_EQ(pool.size(), 1u);
+  EXPECT_TRUE(app.validate_block(built, 1'000).ok());
+}
+
+TEST_F(ChainStateGovernance, GovernedLimitsReplaceConfiguredOnes) {
+  ChainState state(genesis_, *store_);
+  Mempool pool(chain, state);
+  const auto gov = state.governance();
+  Application app(genesis_, *store_, pool, state, BlockLimits{});
+  EXPECT_EQ(app.effective_limits().max_txs, BlockLimits{}.max_txs);
+  pb::GovernanceProposal limits;
+  limits.set_chain_id(chain);
+  limits.set_validator_set_hash(proto::to_field(gov.validator_set().hash()));
+  limits.mutable_set_block_limits()->set_max_txs(1);
+  limits.mutable_set_block_limits()->set_max_bytes(2u << 20);
+  state.apply(block_with(1, approved(limits, {1, 2, 3})));
+  EXPECT_EQ(app.effective_limits().max_txs, 1u);
+  EXPECT_EQ(app.effective_limits().max_bytes, 2u << 20);
+}
+
+TEST(GovernanceRoles, ValidatorOrAdminCarriesGovernance) {
+  pb::TxBody body;
+  body.mutable_governance();
+  AccountState admin{{"admin"}, 1}, validator{{"validator"}, 1}, submitter{{"submitter"}, 1};
+  EXPECT_TRUE(holds_required_role(admin, body));
+  EXPECT_TRUE(holds_required_role(validator, body));
+  EXPECT_FALSE(holds_required_role(submitter, body));
+  EXPECT_EQ(required_roles_text(body), "'validator' or 'admin'");
+}
+
+}  // namespace
+}  // namespace cityledger::node
