@@ -219,6 +219,10 @@ TEST_F(SetChangeBundle, RejectsASetThatWasNeverApproved) {
   sets = json::array({change(remove(genesis.validators, 6, 3), {0, 1}, three())});
   sets[0]["approvals"].push_back(sets[0]["approvals"][1]);
   EXPECT_EQ(failure(bundle(6, {0, 1, 2}, sets)), "set_change_approvals");
+  // A duplicate besides a quorum: refused too, as the node never commits one.
+  sets = json::array({change(remove(genesis.validators, 6, 3), {0, 1, 2}, three())});
+  sets[0]["approvals"].push_back(sets[0]["approvals"][0]);
+  EXPECT_EQ(failure(bundle(6, {0, 1, 2}, sets)), "set_change_approvals");
 }
 
 TEST_F(SetChangeBundle, RejectsTamperedApprovalsAndProposals) {
