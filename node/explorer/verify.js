@@ -363,7 +363,7 @@ const cityledger = (() => {
       if (!step("validator sets", Array.isArray(bundle.validator_sets) && bundle.validator_sets.length === 0,
         Array.isArray(bundle.validator_sets) && bundle.validator_sets.length === 0
           ? "genesis's validators are in charge"
-          : "validator-set changes are not supported by the browser verifier")) return result(false);
+          : "validator_sets not supported: this bundle carries validator-set changes, which the browser verifier does not follow (use cityledger verify)")) return result(false);
 
       // 2–3. The leaf and what it says.
       const leaf = hexToBytes(bundle.entry.leaf_data);

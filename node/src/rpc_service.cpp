@@ -147,13 +147,32 @@ Result<json> proof_bundle(const Node& node, std::uint64_t leaf_index,
   if (entry.is_null()) return error(ErrorCode::corruption, "stored log entry does not decode");
   entry.erase("leaf_index");
   json cp = checkpoint_json(*checkpoint);
+  // Every set change in charge by the checkpoint's height, with the approvals
+  // of the set before it: genesis alone is then the root of trust.
+  json sets = json::array();
+  for (const auto& change : node.chain().set_changes_up_to(body->height)) {
+    json approvals = json::array();
+    for (const auto& a : change.action.approvals()) {
+      approvals.push_back(
+          {{"validator", to_hex(as_bytes(a.validator()))}, {"signature", to_hex(as_bytes(a.signature()))}});
+    }
+    json validators = json::array();
+    for (const auto& v : change.validators) {
+      validators.push_back(
+          {{"name", v.name}, {"pubkey", v.pubkey.hex()}, {"tls_pubkey", v.tls_pubkey.hex()}, {"p2p", v.p2p}});
+    }
+    sets.push_back({{"effective_height", change.effective_height},
+                    {"proposal", to_hex(as_bytes(change.action.proposal()))},
+                    {"approvals", approvals},
+                    {"validators", validators}});
+  }
   return json{{"format", audit::proof_format_v1},
               {"chain_id", node.genesis().chain_id},
               {"entry", entry},
               {"leaf_index", leaf_index},
               {"inclusion", {{"tree_size", body->tree_size}, {"path", path_json}}},
               {"checkpoint", {{"body", cp["body"]}, {"signatures", cp["signatures"]}}},
-              {"validator_sets", json::array()}};
+              {"validator_sets", sets}};
 }
 
 void register_rpc_methods(rpc::Dispatcher& d, Node& node) {

@@ -8,7 +8,8 @@ and the `cityledger gov` CLI.
           checkpoint signatures and commit certificates from the new set only,
           a second set change refused while one is pending, a restarted node
           rebuilding the schedule, bundles from before and after verifying
-          from genesis.
+          from genesis (the later one carrying the change), the later
+          checkpoint re-signed by the old set with node1 refused.
   roles   grant a role with `gov propose/sign/submit` (each refusal on the way:
           too few approvals, a non-validator's approval, a carrier without the
           validator or admin role, a replay), then set block limits on chain
@@ -18,9 +19,11 @@ Usage: governance_test.py SCENARIO --bin cityledgerd --cli cityledger --base-por
 """
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -30,6 +33,9 @@ sys.dont_write_bytecode = True  # importing cluster_test must not leave __pycach
 import cluster_test  # noqa: E402
 from cluster_harness import Cluster, RpcError, check, prepare_workdir, report_failure  # noqa: E402
 from cluster_test import log, run_cli, start_network  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop"))
+from verify_proof import G, N, point_mul, tagged_hash  # noqa: E402
 
 
 def propose(rpc, out, *args):
@@ -204,6 +210,75 @@ def checkpoint_signers(cluster, node, height):
     return {s["validator"] for s in found["cp"]["signatures"]}
 
 
+def bip340_sign(key_file, digest):
+    """BIP340 signature (the BIP's reference algorithm, zero aux) with the
+    secret key of a key file (64 hex): lets the test forge what a set of keys
+    could sign."""
+    with open(key_file) as f:
+        d0 = int(f.read().strip(), 16)
+    pub = point_mul(G, d0)
+    d = d0 if pub[1] % 2 == 0 else N - d0
+    t = (d ^ int.from_bytes(tagged_hash("BIP0340/aux", bytes(32)), "big")).to_bytes(32, "big")
+    px = pub[0].to_bytes(32, "big")
+    k0 = int.from_bytes(tagged_hash("BIP0340/nonce", t + px + digest), "big") % N
+    r = point_mul(G, k0)
+    k = k0 if r[1] % 2 == 0 else N - k0
+    rx = r[0].to_bytes(32, "big")
+    e = int.from_bytes(tagged_hash("BIP0340/challenge", rx + px + digest), "big") % N
+    return (rx + ((k + e * d) % N).to_bytes(32, "big")).hex()
+
+
+def check_bundles_across_the_removal(cluster, genesis, before_proof, after_proof, removal, effective,
+                                     validator_keys, pubkeys, remaining_keys):
+    """The bundle after the removal carries it and verifies from genesis; the
+    same checkpoint signed by the old set, the removed node1 included, does not."""
+    with open(before_proof) as f:
+        before = json.load(f)
+    with open(after_proof) as f:
+        after = json.load(f)
+    with open(removal) as f:
+        approved = json.load(f)
+    check(before["validator_sets"] == [], f"a bundle before the change lists set changes: {before['validator_sets']}")
+    sets = after["validator_sets"]
+    check(len(sets) == 1, f"the bundle after the change lists {len(sets)} set changes")
+    change = sets[0]
+    check(change["effective_height"] == effective and change["proposal"] == approved["proposal"],
+          f"the bundle's set change is not the committed removal: {change}")
+    check(sorted(a["validator"] for a in change["approvals"]) == sorted(remaining_keys),
+          f"approvals of the change: {change['approvals']}")
+    check([v["pubkey"] for v in change["validators"]] == remaining_keys, f"resulting set: {change['validators']}")
+    r = run_cli("--json", "verify", "--genesis", genesis, "--proof", after_proof, expect=0)
+    verdict = json.loads(r.stdout)
+    check(verdict["quorum"] == 3 and verdict["signers"] == 3, f"verdict: {verdict}")
+
+    # The same checkpoint signed by node0, node1 (removed) and node2: a quorum of
+    # genesis's set, but node1 is not a member of the set in charge.
+    digest = hashlib.sha256(after["checkpoint"]["body"].encode()).digest()
+    forged = json.loads(json.dumps(after))
+    forged["checkpoint"]["signatures"] = [{"validator": pubkeys[i], "signature": bip340_sign(validator_keys[i], digest)}
+                                          for i in (0, 1, 2)]
+    forged_path = os.path.join(cluster.workdir, "forged-old-set.json")
+    with open(forged_path, "w") as f:
+        json.dump(forged, f)
+    r = run_cli("verify", "--genesis", genesis, "--proof", forged_path, expect=1)
+    check("checkpoint_quorum" in r.stdout and pubkeys[1] in r.stdout,
+          f"unclear refusal of a checkpoint signed by the removed set: {r.stdout}")
+    # The forged signatures are valid: without the set change the old set is in
+    # charge and they verify. Omitting a change is what genesis alone cannot
+    # rule out (docs/proof-format.md, "long-range rewrites").
+    forged["validator_sets"] = []
+    omitted_path = os.path.join(cluster.workdir, "forged-omitted-change.json")
+    with open(omitted_path, "w") as f:
+        json.dump(forged, f)
+    run_cli("verify", "--genesis", genesis, "--proof", omitted_path, expect=0)
+    # The independent Python verifier follows the change too.
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop", "verify_proof.py")
+    for bundle, expect in ((after_proof, 0), (forged_path, 1)):
+        r = subprocess.run([sys.executable, script, genesis, bundle], capture_output=True, text=True, timeout=120)
+        check(r.returncode == expect, f"verify_proof.py {bundle}: exit {r.returncode}: {r.stdout}{r.stderr}")
+    log("the bundle after the change carries it; the old set's signatures are refused")
+
+
 def scenario_remove(cluster, base_port):
     nodes = cluster.add_testnet("net", 4, base_port)
     net = os.path.join(cluster.workdir, "net")
@@ -300,6 +375,8 @@ def scenario_remove(cluster, base_port):
     for path, proof in ((before_path, before_proof), (after_path, after_proof)):
         run_cli("verify", "--genesis", genesis, "--proof", proof, "--file", path, expect=0)
     log("bundles from before and after the change verify from genesis")
+    check_bundles_across_the_removal(cluster, genesis, before_proof, after_proof, removal, effective,
+                                     validator_keys, pubkeys, remaining_keys)
 
 
 SCENARIOS = {"roles": scenario_roles, "remove": scenario_remove}

@@ -219,6 +219,40 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Governance proposals for set_change_proposal: each set change (an
+  // addition, a removal, rotations of either key or both) and, as a refusal,
+  // a role change.
+  {
+    const auto key_bytes = [](std::uint64_t seed) {
+      return crypto::SecretKey::from_seed_for_testing(seed).public_key().to_string();
+    };
+    for (int kind = 0; kind < 6; ++kind) {
+      pb::GovernanceProposal p;
+      p.set_chain_id(fuzz::chain_id);
+      p.set_validator_set_hash(std::string(32, '\x07'));
+      p.set_effective_height(kind == 5 ? 0 : 40 + static_cast<std::uint64_t>(kind));
+      if (kind != 2) p.set_memo("seed " + std::to_string(kind));
+      if (kind == 0) {
+        auto* v = p.mutable_add_validator()->mutable_validator();
+        v->set_name("node5");
+        v->set_pubkey(key_bytes(5));
+        v->set_tls_pubkey(std::string(32, '\x05'));
+        v->set_p2p("127.0.0.1:26605");
+      } else if (kind == 1) {
+        p.mutable_remove_validator()->set_pubkey(key_bytes(2));
+      } else if (kind <= 4) {
+        auto* r = p.mutable_rotate_validator_keys();
+        r->set_pubkey(key_bytes(3));
+        if (kind != 3) r->set_new_pubkey(key_bytes(6));
+        if (kind != 2) r->set_new_tls_pubkey(std::string(32, '\x06'));
+      } else {
+        p.mutable_change_roles()->set_account(key_bytes(9));
+        p.mutable_change_roles()->add_grant("submitter");
+      }
+      write(root / "set_change_proposal", n++, proto::encode(p));
+    }
+  }
+
   // Valid inclusion and consistency proofs in merkle_proof's layout.
   std::vector<Hash32> leaves;
   for (int i = 0; i < 13; ++i) leaves.push_back(crypto::merkle::leaf_hash(as_bytes(std::to_string(i))));

@@ -1,14 +1,22 @@
 // Writes DIR/genesis.json, DIR/data.csv and DIR/proof.json (a real bundle for
 // data.csv in a 9-leaf log, checkpoint signed by 3 of 4 validators), plus
 // DIR/tampered.json, for the independent verifier in verify_proof.py.
+// Across a validator-set change (v0 removed at height 3, approved by v1..v3):
+// DIR/set-change.json (a checkpoint of height 4 signed by the new set),
+// DIR/set-change-removed.json (signed by v0..v2, the removed v0 included) and
+// DIR/set-change-unapproved.json (the change approved by two validators only)
+// and DIR/set-change-stale.json (a change made for another set).
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include "audit/proof_bundle.hpp"
+#include "audit/set_change.hpp"
 #include "crypto/checkpoint.hpp"
 #include "crypto/merkle.hpp"
 #include "crypto/sha256.hpp"
+#include "proto/codec.hpp"
 #include "proto/objects.hpp"
 
 using namespace cityledger;
@@ -83,7 +91,78 @@ int main(int argc, char** argv) {
     std::cerr << "make_bundle: our own verifier refuses the bundle: " << verdict.first_failure() << "\n";
     return 1;
   }
+  nlohmann::json changed = bundle;
   bundle["inclusion"]["path"][1] = crypto::sha256(std::string_view("forged")).hex();
   std::ofstream(dir / "tampered.json") << bundle.dump(2) << "\n";
+
+  // The set change: remove v0 from height 3, approved by v1..v3.
+  pb::GovernanceProposal removal;
+  removal.set_chain_id(genesis.chain_id);
+  removal.set_validator_set_hash(audit::validator_set_hash(genesis.validators).to_string());
+  removal.set_effective_height(3);
+  removal.set_memo("v0 leaves");
+  removal.mutable_remove_validator()->set_pubkey(keys[0].public_key().to_string());
+  const std::string proposal = proto::encode(removal);
+  auto approvals_by = [&](std::vector<std::size_t> signers, const std::string& bytes) {
+    const Hash32 digest = proto::governance_digest(genesis.chain_id, as_bytes(bytes));
+    std::sort(signers.begin(), signers.end(),
+              [&](std::size_t a, std::size_t b) { return keys[a].public_key() < keys[b].public_key(); });
+    nlohmann::json out = nlohmann::json::array();
+    for (std::size_t i : signers)
+      out.push_back({{"validator", keys[i].public_key().hex()}, {"signature", keys[i].sign(digest).hex()}});
+    return out;
+  };
+  nlohmann::json remaining = nlohmann::json::array();
+  for (std::size_t i = 1; i < 4; ++i) {
+    const auto& v = genesis.validators[i];
+    remaining.push_back(
+        {{"name", v.name}, {"pubkey", v.pubkey.hex()}, {"tls_pubkey", v.tls_pubkey.hex()}, {"p2p", v.p2p}});
+  }
+  const std::string later_body =
+      crypto::CheckpointBody{genesis.chain_id, leaves.size(), crypto::merkle::root(leaves), 4,
+                             crypto::sha256(std::string_view("block 4"))}
+          .to_text();
+  auto signed_by = [&](std::vector<std::size_t> signers) {
+    nlohmann::json out = nlohmann::json::array();
+    for (std::size_t i : signers) {
+      out.push_back({{"validator", keys[i].public_key().hex()},
+                     {"signature", keys[i].sign(crypto::checkpoint_digest(later_body)).hex()}});
+    }
+    return out;
+  };
+  changed["checkpoint"] = {{"body", later_body}, {"signatures", signed_by({1, 2, 3})}};
+  changed["validator_sets"] = nlohmann::json::array({{{"effective_height", 3},
+                                                      {"proposal", to_hex(as_bytes(proposal))},
+                                                      {"approvals", approvals_by({1, 2, 3}, proposal)},
+                                                      {"validators", remaining}}});
+  nlohmann::json removed = changed;
+  removed["checkpoint"]["signatures"] = signed_by({0, 1, 2});
+  nlohmann::json unapproved = changed;
+  unapproved["validator_sets"][0]["approvals"] = approvals_by({1, 2}, proposal);
+  // Approved by v1..v3, but made for another set than genesis's (stale).
+  pb::GovernanceProposal stale_removal = removal;
+  stale_removal.set_validator_set_hash(crypto::sha256(std::string_view("another set")).to_string());
+  const std::string stale_bytes = proto::encode(stale_removal);
+  nlohmann::json stale = changed;
+  stale["validator_sets"][0]["proposal"] = to_hex(as_bytes(stale_bytes));
+  stale["validator_sets"][0]["approvals"] = approvals_by({1, 2, 3}, stale_bytes);
+  // Our own verifier's verdicts first: the accepted one verifies, the others do not.
+  const struct {
+    const char* name;
+    const nlohmann::json& doc;
+    bool verifies;
+  } cases[] = {{"set-change.json", changed, true},
+               {"set-change-removed.json", removed, false},
+               {"set-change-unapproved.json", unapproved, false},
+               {"set-change-stale.json", stale, false}};
+  for (const auto& c : cases) {
+    const auto v = audit::verify_proof_bundle(c.doc, *genesis_back, crypto::sha256(data));
+    if (v.verified != c.verifies) {
+      std::cerr << "make_bundle: our own verifier " << (v.verified ? "accepts " : "refuses ") << c.name
+                << ": " << v.first_failure() << "\n";
+      return 1;
+    }
+    std::ofstream(dir / c.name) << c.doc.dump(2) << "\n";
+  }
   return 0;
 }

@@ -56,6 +56,16 @@ class ChainState final : public AccountView {
   std::map<std::uint64_t, std::vector<audit::GenesisValidator>> set_changes() const;
   std::uint64_t height() const;
 
+  // A committed set change as proof bundles carry it (docs/proof-format.md,
+  // "validator_sets"): the approved action and the set it produced.
+  struct SetChangeRecord {
+    std::uint64_t effective_height = 0;
+    pb::GovernanceAction action;  // the proposal bytes and approvals, as committed
+    std::vector<audit::GenesisValidator> validators;
+  };
+  // Every set change with effective height <= `height`, in order.
+  std::vector<SetChangeRecord> set_changes_up_to(std::uint64_t height) const;
+
  private:
   void apply_locked(const pb::Block& block);
   void apply_governance_locked(const pb::GovernanceAction& action, std::uint64_t height);
@@ -69,8 +79,9 @@ class ChainState final : public AccountView {
   ContractBook contracts_;
   // From-height -> the set in charge from that height on; key 1 is genesis's.
   std::map<std::uint64_t, std::vector<audit::GenesisValidator>> schedule_;
+  // Effective height -> the committed action that scheduled that set (for proof bundles).
+  std::map<std::uint64_t, pb::GovernanceAction> set_change_actions_;
   std::set<Hash32> applied_proposals_;
-  std::vector<crypto::PublicKey> genesis_keys_;
   std::optional<GovernedBlockLimits> block_limits_;
   std::uint64_t height_ = 0;  // the last block applied
 };
