@@ -175,13 +175,13 @@ Result<std::vector<GenesisValidator>> apply_set_change(const std::vector<Genesis
       break;
     case SetChangeKind::remove_validator: {
       auto it = find(change.pubkey);
-      if (it == out.end()) return invalid("the validator to remove is not in the set");
+      if (it == out.end()) return invalid("the validator to remove is not in the current set");
       out.erase(it);
       break;
     }
     case SetChangeKind::rotate_validator_keys: {
       auto it = find(change.pubkey);
-      if (it == out.end()) return invalid("the validator whose keys rotate is not in the set");
+      if (it == out.end()) return invalid("the validator whose keys rotate is not in the current set");
       if (!change.new_pubkey && !change.new_tls_pubkey)
         return invalid("rotate_validator_keys changes nothing");
       if (change.new_pubkey) {

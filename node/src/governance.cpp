@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "audit/set_change.hpp"
 #include "crypto/sha256.hpp"
 #include "proto/codec.hpp"
 #include "proto/objects.hpp"
@@ -172,49 +173,35 @@ Status validate_proposal(const pb::GovernanceProposal& proposal, std::string_vie
 
 Result<std::vector<audit::GenesisValidator>> changed_validator_set(
     const std::vector<audit::GenesisValidator>& validators, const pb::GovernanceProposal& proposal) {
-  std::vector<audit::GenesisValidator> out = validators;
-  auto find = [&out](const crypto::PublicKey& key) {
-    return std::find_if(out.begin(), out.end(), [&key](const auto& v) { return v.pubkey == key; });
-  };
+  // One rule set for the node and the auditor: audit::apply_set_change.
+  audit::SetChangeProposal change;
   switch (proposal.action_case()) {
     case pb::GovernanceProposal::kAddValidator: {
       const auto& v = proposal.add_validator().validator();
-      audit::GenesisValidator added;
-      added.name = v.name();
-      added.pubkey = Hash32::from_span(as_bytes(v.pubkey()));
-      added.tls_pubkey = Hash32::from_span(as_bytes(v.tls_pubkey()));
-      added.p2p = v.p2p();
-      out.push_back(std::move(added));
+      change.kind = audit::SetChangeKind::add_validator;
+      change.added.name = v.name();
+      change.added.pubkey = Hash32::from_span(as_bytes(v.pubkey()));
+      change.added.tls_pubkey = Hash32::from_span(as_bytes(v.tls_pubkey()));
+      change.added.p2p = v.p2p();
       break;
     }
-    case pb::GovernanceProposal::kRemoveValidator: {
-      auto it = find(Hash32::from_span(as_bytes(proposal.remove_validator().pubkey())));
-      if (it == out.end()) return invalid("the validator to remove is not in the current set");
-      out.erase(it);
+    case pb::GovernanceProposal::kRemoveValidator:
+      change.kind = audit::SetChangeKind::remove_validator;
+      change.pubkey = Hash32::from_span(as_bytes(proposal.remove_validator().pubkey()));
       break;
-    }
     case pb::GovernanceProposal::kRotateValidatorKeys: {
       const auto& r = proposal.rotate_validator_keys();
-      auto it = find(Hash32::from_span(as_bytes(r.pubkey())));
-      if (it == out.end()) return invalid("the validator whose keys rotate is not in the current set");
-      if (!r.new_pubkey().empty()) it->pubkey = Hash32::from_span(as_bytes(r.new_pubkey()));
-      if (!r.new_tls_pubkey().empty()) it->tls_pubkey = Hash32::from_span(as_bytes(r.new_tls_pubkey()));
+      change.kind = audit::SetChangeKind::rotate_validator_keys;
+      change.pubkey = Hash32::from_span(as_bytes(r.pubkey()));
+      if (!r.new_pubkey().empty()) change.new_pubkey = Hash32::from_span(as_bytes(r.new_pubkey()));
+      if (!r.new_tls_pubkey().empty())
+        change.new_tls_pubkey = Hash32::from_span(as_bytes(r.new_tls_pubkey()));
       break;
     }
     default:
       return invalid("not a validator-set change");
   }
-  if (out.empty()) return invalid("the resulting validator set would be empty");
-  std::set<Hash32> keys, pins;
-  std::set<std::string> names;
-  for (const auto& v : out) {
-    if (!keys.insert(v.pubkey).second)
-      return invalid("the resulting set has the consensus key " + v.pubkey.hex() + " twice");
-    if (!pins.insert(v.tls_pubkey).second)
-      return invalid("the resulting set has the TLS pin " + v.tls_pubkey.hex() + " twice");
-    if (!names.insert(v.name).second) return invalid("the resulting set has the name '" + v.name + "' twice");
-  }
-  return out;
+  return audit::apply_set_change(validators, change);
 }
 
 Result<CheckedGovernance> check_governance(const pb::GovernanceAction& action, std::string_view chain_id,

@@ -414,6 +414,9 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
           const std::uint64_t from = params.value("from", std::uint64_t{0});
           const std::uint64_t limit = params.value("limit", std::uint64_t{100});
           json events = json::array();
+          // Events of one block share one read of it.
+          std::uint64_t block_height = 0;
+          pb::Block block;
           for (std::uint64_t i = from; i < record->events.size() && i < from + limit; ++i) {
             const auto& e = record->events[i];
             json item = {{"sequence", i + 1},          {"kind", e.kind},
@@ -422,9 +425,13 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
             // The event itself, from its transaction.
             auto location = store.find_tx(e.tx_hash);
             if (!location) return location.status();
-            auto block = store.get_block(location->height);
-            if (!block) return block.status();
-            auto body = proto::decode<pb::TxBody>(block->txs(static_cast<int>(location->position)).body());
+            if (block_height != location->height) {
+              auto read = store.get_block(location->height);
+              if (!read) return read.status();
+              block = std::move(*read);
+              block_height = location->height;
+            }
+            auto body = proto::decode<pb::TxBody>(block.txs(static_cast<int>(location->position)).body());
             if (!body || !body->has_contract()) {
               return error(ErrorCode::corruption, "stored contract transaction does not decode");
             }

@@ -133,17 +133,11 @@ int run_anchor(const Global& g, const AnchorOptions& o) {
   auto status = client.call("status");
   if (!status) return fail(status.status());
   const std::string chain_id = (*status)["chain_id"].get<std::string>();
-  auto account = client.call("get_account", {{"pubkey", signer}});
-  if (!account) {
-    if (account.status().code() == ErrorCode::not_found) {
-      return fail("anchor: key " + signer + " is not an account on chain " + chain_id +
-                  " (anchoring needs an account with the submitter role)");
-    }
-    return fail(account.status());
-  }
   // After this key's transactions still waiting for a block (another anchor
   // run a moment ago), not on top of them.
-  std::uint64_t nonce = account->value("next_pending_nonce", (*account)["next_nonce"].get<std::uint64_t>());
+  auto next = next_nonce(client, signer, chain_id, "anchoring needs an account with the submitter role");
+  if (!next) return fail("anchor: " + next.status().message());
+  std::uint64_t nonce = *next;
 
   // Hash (on every core, unless a progress line is shown) and describe each file.
   std::vector<Result<Hash32>> digests;

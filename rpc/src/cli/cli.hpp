@@ -41,6 +41,18 @@ Result<std::string> read_text_file(const std::filesystem::path& path, std::size_
 
 void print_json(const nlohmann::json& value);
 
+// The nonce the account `signer_hex` signs next (after its transactions still
+// in the mempool). not_found names the key, the chain and `needs` (the role
+// the action needs) when the key is no account.
+Result<std::uint64_t> next_nonce(rpc::RpcClient& client, const std::string& signer_hex,
+                                 const std::string& chain_id, const std::string& needs);
+
+// submit_tx; with `wait`, asks again (each call waits at most the node's
+// 60 s) until the transaction is committed or `timeout_s` has passed.
+// The result: {"tx_hash", "height" once committed}.
+Result<nlohmann::json> submit_transaction(rpc::RpcClient& client, const std::string& tx_hex, bool wait,
+                                          double timeout_s);
+
 // SHA-256 of each file, on up to `threads` threads (0: one per core, at most
 // 8); results in the order of `paths`.
 std::vector<Result<Hash32>> sha256_files(const std::vector<std::filesystem::path>& paths,

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -126,6 +127,40 @@ Result<std::string> read_text_file(const std::filesystem::path& path, std::size_
     return error(ErrorCode::io_error, "short read from " + path.string());
   }
   return text;
+}
+
+Result<std::uint64_t> next_nonce(rpc::RpcClient& client, const std::string& signer_hex,
+                                 const std::string& chain_id, const std::string& needs) {
+  auto account = client.call("get_account", {{"pubkey", signer_hex}});
+  if (!account) {
+    if (account.status().code() == ErrorCode::not_found) {
+      return error(ErrorCode::not_found,
+                   "key " + signer_hex + " is not an account on chain " + chain_id + " (" + needs + ")");
+    }
+    return account.status();
+  }
+  return account->value("next_pending_nonce", (*account)["next_nonce"].get<std::uint64_t>());
+}
+
+Result<nlohmann::json> submit_transaction(rpc::RpcClient& client, const std::string& tx_hex, bool wait,
+                                          double timeout_s) {
+  auto r = client.call("submit_tx", {{"tx", tx_hex}});
+  if (!r || !wait) return r;
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    r = client.call(
+        "submit_tx",
+        {{"tx", tx_hex}, {"wait", true}, {"timeout_ms", std::clamp<std::int64_t>(left.count(), 1, 60'000)}});
+    if (r && r->contains("height")) return r;
+    if ((!r && r.status().code() != ErrorCode::unavailable) || std::chrono::steady_clock::now() >= deadline) {
+      return r ? error(ErrorCode::unavailable, "not committed within " + std::to_string(timeout_s) + " s")
+               : r.status();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
 }
 
 }  // namespace cityledger::cli

@@ -157,28 +157,6 @@ Result<Draft> read_draft(const std::string& path) {
   return Draft{j["chain_id"].get<std::string>(), std::move(*action)};
 }
 
-// Submits and, with wait, polls until committed: {"tx_hash", "height"?}.
-Result<json> submit(rpc::RpcClient& client, const pb::Transaction& tx, bool wait, double timeout_s) {
-  const std::string hex = to_hex(as_bytes(proto::encode(tx)));
-  auto r = client.call("submit_tx", {{"tx", hex}});
-  if (!r || !wait) return r;
-  const auto deadline = std::chrono::steady_clock::now() +
-                        std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
-  for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    r = client.call(
-        "submit_tx",
-        {{"tx", hex}, {"wait", true}, {"timeout_ms", std::clamp<std::int64_t>(left.count(), 1, 60'000)}});
-    if (r && r->contains("height")) return r;
-    if ((!r && r.status().code() != ErrorCode::unavailable) || std::chrono::steady_clock::now() >= deadline) {
-      return r ? error(ErrorCode::unavailable, "not committed within " + std::to_string(timeout_s) + " s")
-               : r.status();
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-}
-
 // Signs `action` into a transaction with `key_path`'s account and submits it.
 int submit_action(const Global& g, rpc::RpcClient& client, const pb::ContractAction& action,
                   const std::string& chain_id, const ContractSubmitOptions& o) {
@@ -194,21 +172,15 @@ int submit_action(const Global& g, rpc::RpcClient& client, const pb::ContractAct
     return fail("contract: the draft is for chain '" + chain_id + "' but the node serves '" + *node_chain +
                 "'");
   }
-  auto account = client.call("get_account", {{"pubkey", signer}});
-  if (!account) {
-    if (account.status().code() == ErrorCode::not_found) {
-      return fail("contract: key " + signer + " is not an account on chain " + chain_id +
-                  " (contract actions need an account with the partner role)");
-    }
-    return fail(account.status());
-  }
+  auto nonce = next_nonce(client, signer, chain_id, "contract actions need an account with the partner role");
+  if (!nonce) return fail("contract: " + nonce.status().message());
   pb::TxBody body;
   body.set_chain_id(chain_id);
   body.set_signer(proto::to_field(key->public_key()));
-  body.set_nonce(account->value("next_pending_nonce", (*account)["next_nonce"].get<std::uint64_t>()));
+  body.set_nonce(*nonce);
   *body.mutable_contract() = action;
   const pb::Transaction tx = proto::sign_transaction(body, *key);
-  auto r = submit(client, tx, o.wait, o.timeout_s);
+  auto r = submit_transaction(client, to_hex(as_bytes(proto::encode(tx))), o.wait, o.timeout_s);
   if (!r)
     return fail("contract: the node refused the " +
                 std::string(action.has_registration() ? "registration" : "event") + ": " +

@@ -296,20 +296,13 @@ int run_gov_submit(const Global& g, const GovSubmitOptions& o) {
   if (!key) return fail(key.status());
   rpc::RpcClient client(g.rpc_url);
   const std::string signer = key->public_key().hex();
-  auto account = client.call("get_account", {{"pubkey", signer}});
-  if (!account) {
-    if (account.status().code() == ErrorCode::not_found) {
-      return fail("gov submit: key " + signer +
-                  " is not an account (a governance transaction needs the validator or admin role)");
-    }
-    return fail(account.status());
-  }
-  const std::uint64_t nonce =
-      account->value("next_pending_nonce", (*account)["next_nonce"].get<std::uint64_t>());
+  auto nonce = next_nonce(client, signer, f->proposal.chain_id(),
+                          "a governance transaction needs the validator or admin role");
+  if (!nonce) return fail("gov submit: " + nonce.status().message());
   pb::TxBody body;
   body.set_chain_id(f->proposal.chain_id());
   body.set_signer(key->public_key().to_string());
-  body.set_nonce(nonce);
+  body.set_nonce(*nonce);
   auto* action = body.mutable_governance();
   action->set_proposal(f->bytes);
   for (const auto& [validator, sig] : f->approvals) {
@@ -318,12 +311,7 @@ int run_gov_submit(const Global& g, const GovSubmitOptions& o) {
     a->set_signature(sig);
   }
   const pb::Transaction tx = proto::sign_transaction(body, *key);
-  json params = {{"tx", to_hex(as_bytes(proto::encode(tx)))}};
-  if (o.wait) {
-    params["wait"] = true;
-    params["timeout_ms"] = static_cast<std::uint64_t>(o.timeout_s * 1000);
-  }
-  auto r = client.call("submit_tx", params);
+  auto r = submit_transaction(client, to_hex(as_bytes(proto::encode(tx))), o.wait, o.timeout_s);
   if (!r) return fail("gov submit: the node refused the action: " + r.status().message());
   if (g.json) {
     print_json(*r);
