@@ -8,26 +8,6 @@
 
 namespace cityledger::node {
 
-namespace {
-
-// Actions whose rules hold but which this node cannot carry out yet: a new
-// validator or a new TLS pin or consensus key needs the p2p transport to learn
-// peers from committed actions, which it does not do yet (issue #7).
-const char* not_yet_applicable(const pb::GovernanceProposal& proposal) {
-  switch (proposal.action_case()) {
-    case pb::GovernanceProposal::kAddValidator:
-      return "adding a validator is not applied by this node version yet: its p2p transport cannot learn a "
-             "new peer's pin and address";
-    case pb::GovernanceProposal::kRotateValidatorKeys:
-      return "rotating a validator's keys is not applied by this node version yet: its p2p transport "
-             "identifies peers by their genesis keys";
-    default:
-      return nullptr;
-  }
-}
-
-}  // namespace
-
 ChainState::ChainState(const audit::Genesis& genesis, const ledger::Store& store)
     : chain_id_(genesis.chain_id), store_(store), contracts_(genesis.chain_id) {
   for (const auto& account : genesis.accounts) {
@@ -193,9 +173,6 @@ Status ChainState::check_governance_in_block(const pb::GovernanceAction& action,
   std::shared_lock lock(mutex_);
   auto checked = node::check_governance(action, chain_id_, governance_at_locked(height), height, &in_block);
   if (!checked) return checked.status();
-  if (const char* missing = not_yet_applicable(checked->proposal)) {
-    return error(ErrorCode::invalid_argument, std::string(missing) + " (docs/governance.md)");
-  }
   if (is_set_change(checked->proposal)) {
     in_block.set_change = true;
   }

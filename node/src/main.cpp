@@ -22,8 +22,9 @@ int fail(const Status& status) {
 }
 
 // The STATUS= line systemctl status shows (docs/operations.md).
-std::string service_status(const node::Node& node, std::size_t peers_max) {
+std::string service_status(const node::Node& node) {
   const auto s = node.status();
+  const std::size_t peers_max = node.configured_peers();
   std::string line = "height " + std::to_string(s.height) + ", round " + std::to_string(s.consensus_round) +
                      ", peers " + std::to_string(s.peers) + "/" + std::to_string(peers_max) + ", mempool " +
                      std::to_string(s.mempool_txs);
@@ -54,10 +55,9 @@ int run_node(const std::filesystem::path& home, const std::string& log_level, co
   if (!node) return fail(node.status());
   if (Status s = (*node)->start(threads); !s.ok()) return fail(s);
   // start() returns with the RPC server bound and the transport listening.
-  const std::size_t peers_max = (*node)->genesis().validators.size() - 1;
-  node::notify_ready(service_status(**node, peers_max));
+  node::notify_ready(service_status(**node));
   auto reporter = std::make_unique<node::ServiceReporter>(
-      [n = node->get(), peers_max] { return service_status(*n, peers_max); },
+      [n = node->get()] { return service_status(*n); },
       [n = node->get()](std::function<void()> done) { boost::asio::post(n->io(), std::move(done)); });
 
   std::thread signal_thread([&signals, n = node->get()] {

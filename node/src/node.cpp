@@ -5,10 +5,13 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <limits>
+#include <set>
 
 #include "crypto/schnorr.hpp"
 #include "node/explorer.hpp"
 #include "node/rpc_service.hpp"
+#include "node/tls_identity.hpp"
 #include "proto/codec.hpp"
 #include "proto/objects.hpp"
 #include "rpc/metrics.hpp"
@@ -31,6 +34,11 @@ struct overloaded : Ts... {
 // Clang 14 lacks aggregate CTAD (P1816), so spell the deduction guide out.
 template <class... Ts>
 overloaded(Ts...) -> overloaded<Ts...>;
+
+// A validator entry's identity as a peer: any change makes it a new peer.
+std::string peer_identity(const audit::GenesisValidator& v) {
+  return v.pubkey.hex() + "/" + v.tls_pubkey.hex() + "/" + v.p2p + "/" + v.name;
+}
 
 }  // namespace
 
@@ -128,26 +136,113 @@ Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
 
   p2p::TransportConfig tc;
   tc.chain_id = g.chain_id;
-  tc.self_index = node->self_index_.value_or(static_cast<std::uint32_t>(g.validators.size()));
+  // No peer ever gets this index (wanted_peers() skips our own entries).
+  tc.self_index = node->self_index_.value_or(std::numeric_limits<std::uint32_t>::max());
   tc.validator_key = node->key_->public_key();
   tc.tls_key_file = config.path(config.tls_key_file);
   tc.tls_cert_file = config.path(config.tls_cert_file);
   tc.listen_address = config.p2p_listen;
+  auto own_pin = tls_pin_of_certificate(tc.tls_cert_file);
+  if (!own_pin) return own_pin.status();
+  node->own_tls_pin_ = *own_pin;
   for (std::uint32_t i = 0; i < g.validators.size(); ++i) {
-    if (node->self_index_ && *node->self_index_ == i) continue;
-    p2p::PeerConfig peer;
-    peer.index = i;
-    peer.name = g.validators[i].name;
-    peer.address = g.validators[i].p2p;
-    peer.tls_pin = g.validators[i].tls_pubkey;
-    peer.validator_key = g.validators[i].pubkey;
-    tc.peers.push_back(std::move(peer));
+    node->peer_index_of_.emplace(peer_identity(g.validators[i]), i);
   }
+  node->next_peer_index_ = static_cast<p2p::PeerIndex>(g.validators.size());
+  tc.peers = node->wanted_peers();
   node->transport_ = std::make_unique<p2p::Transport>(node->io_, std::move(tc), *node);
   spdlog::info("opened {}: chain {} at height {}, log size {}, {} validators{}", config.home.string(),
                g.chain_id, node->store_->last_height(), node->store_->log_size(), g.validators.size(),
                node->self_index_ ? ", this node is validator " + std::to_string(*node->self_index_) : "");
   return node;
+}
+
+std::vector<p2p::PeerConfig> Node::wanted_peers() {
+  // The set in charge of the next height and every set scheduled after it:
+  // a validator added at a later height is connected (and can catch up)
+  // before it must vote; a removed one is dropped once its last height is
+  // committed.
+  const std::uint64_t next = store_->last_height() + 1;
+  std::vector<std::vector<audit::GenesisValidator>> sets{chain_->validators_at(next)};
+  for (auto& [height, set] : chain_->set_changes()) {
+    if (height > next) sets.push_back(std::move(set));
+  }
+  std::vector<p2p::PeerConfig> out;
+  std::map<p2p::PeerIndex, audit::GenesisValidator> peers;
+  std::set<Hash32> pins;
+  for (const auto& set : sets) {
+    for (const auto& v : set) {
+      // Our own entries, also the one before a key rotation.
+      if (v.pubkey == key_->public_key() || v.tls_pubkey == own_tls_pin_) continue;
+      // A pin in two entries (a consensus-key rotation that keeps the TLS
+      // key): the entry of the set in charge wins until the new set is, so
+      // the validator keeps voting with its old key until it restarts with
+      // the new one (docs/governance.md, "Rotating keys").
+      if (!pins.insert(v.tls_pubkey).second) continue;
+      auto [it, added] = peer_index_of_.emplace(peer_identity(v), next_peer_index_);
+      if (added) ++next_peer_index_;
+      if (!peers.emplace(it->second, v).second) continue;
+      p2p::PeerConfig peer;
+      peer.index = it->second;
+      peer.name = v.name;
+      peer.address = v.p2p;
+      peer.tls_pin = v.tls_pubkey;
+      peer.validator_key = v.pubkey;
+      out.push_back(std::move(peer));
+    }
+  }
+  std::lock_guard lock(mutex_);
+  peers_ = std::move(peers);
+  return out;
+}
+
+void Node::refresh_peers() {
+  std::map<p2p::PeerIndex, audit::GenesisValidator> before;
+  {
+    std::lock_guard lock(mutex_);
+    before = peers_;
+  }
+  auto wanted = wanted_peers();
+  std::map<p2p::PeerIndex, audit::GenesisValidator> after;
+  {
+    std::lock_guard lock(mutex_);
+    after = peers_;
+  }
+  const auto keys = [](const auto& m) {
+    std::vector<p2p::PeerIndex> k;
+    for (const auto& [i, _] : m) k.push_back(i);
+    return k;
+  };
+  if (keys(before) == keys(after)) return;
+  for (const auto& [i, v] : after) {
+    if (!before.contains(i))
+      spdlog::info("validator {} ({}) joins this node's peers", v.name, v.pubkey.hex());
+  }
+  for (const auto& [i, v] : before) {
+    if (!after.contains(i))
+      spdlog::info("validator {} ({}) leaves this node's peers", v.name, v.pubkey.hex());
+  }
+  if (Status s = transport_->set_peers(std::move(wanted)); !s.ok()) {
+    spdlog::error("cannot update the peer list from the validator schedule: {}", s.message());
+  }
+}
+
+std::string Node::peer_name(p2p::PeerIndex peer) const {
+  std::lock_guard lock(mutex_);
+  const auto it = peers_.find(peer);
+  return it == peers_.end() ? "#" + std::to_string(peer) : it->second.name;
+}
+
+std::optional<audit::GenesisValidator> Node::peer_validator(p2p::PeerIndex peer) const {
+  std::lock_guard lock(mutex_);
+  const auto it = peers_.find(peer);
+  if (it == peers_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::size_t Node::configured_peers() const {
+  std::lock_guard lock(mutex_);
+  return peers_.size();
 }
 
 namespace {
@@ -186,7 +281,7 @@ Status Node::start(std::size_t threads) {
   rpc_server_->add_get_route("/explorer", explorer_response, explorer_headers());
   rpc_server_->set_readiness([this] {
     const auto s = status();
-    if (s.peers == 0 && genesis_.validators.size() > 1) return rpc::Readiness{false, "no peers connected"};
+    if (s.peers == 0 && configured_peers() > 0) return rpc::Readiness{false, "no peers connected"};
     if (s.syncing) return rpc::Readiness{false, "syncing: height " + std::to_string(s.height)};
     return rpc::Readiness{true, ""};
   });
@@ -387,6 +482,7 @@ void Node::on_commit(const consensus::Commit& commit) {
     *e.mutable_checkpoint_signature() = *own;
     transport_->broadcast(e);
   }
+  refresh_peers();
   finish_height(height);
 }
 
@@ -446,9 +542,9 @@ void Node::log_drops(p2p::PeerIndex peer, const char* what, const DropCounts& be
         reason == consensus::DropReason::old_height || reason == consensus::DropReason::future_height ||
         reason == consensus::DropReason::future_round || reason == consensus::DropReason::duplicate;
     if (benign) {
-      spdlog::debug("{} from peer {} dropped: {}", what, genesis_.validators.at(peer).name, name);
+      spdlog::debug("{} from peer {} dropped: {}", what, peer_name(peer), name);
     } else if (auto held_back = log_throttle_.admit(std::string("drop-") + what + name)) {
-      spdlog::warn("{} relayed by peer {} refused: {}{}", what, genesis_.validators.at(peer).name, name,
+      spdlog::warn("{} relayed by peer {} refused: {}{}", what, peer_name(peer), name,
                    held_back_note(*held_back));
     }
   }
@@ -513,7 +609,7 @@ void Node::handle_block_response(const pb::BlockResponse& response) {
 // ------------------------------------------------------------------ network
 
 void Node::on_peer_connected(p2p::PeerIndex peer, const pb::Hello& hello) {
-  spdlog::info("peer {} connected at height {}", genesis_.validators.at(peer).name, hello.height());
+  spdlog::info("peer {} connected at height {}", peer_name(peer), hello.height());
   {
     std::lock_guard lock(mutex_);
     peer_heights_[peer] = hello.height();
@@ -524,7 +620,7 @@ void Node::on_peer_connected(p2p::PeerIndex peer, const pb::Hello& hello) {
 }
 
 void Node::on_peer_disconnected(p2p::PeerIndex peer, const std::string& reason) {
-  spdlog::info("peer {} disconnected: {}", genesis_.validators.at(peer).name, reason);
+  spdlog::info("peer {} disconnected: {}", peer_name(peer), reason);
   std::lock_guard lock(mutex_);
   peer_heights_.erase(peer);
 }
@@ -566,8 +662,8 @@ void Node::on_message(p2p::PeerIndex peer, pb::Envelope envelope) {
         const char* reason = error_code_name(added.status().code());
         metrics_.on_tx_refused(TxSource::peer, reason);
         if (auto held_back = log_throttle_.admit(std::string("peer-tx-") + reason)) {
-          spdlog::info("transaction from peer {} refused: {}{}", genesis_.validators.at(peer).name,
-                       added.status().message(), held_back_note(*held_back));
+          spdlog::info("transaction from peer {} refused: {}{}", peer_name(peer), added.status().message(),
+                       held_back_note(*held_back));
         }
       }
       if (added) asio::post(strand_, [this] { maybe_start_next_height(); });

@@ -10,6 +10,12 @@ and the `cityledger gov` CLI.
           rebuilding the schedule, bundles from before and after verifying
           from genesis (the later one carrying the change), the later
           checkpoint re-signed by the old set with node1 refused.
+  join    a fifth validator, not in genesis, is added by governance while
+          anchoring goes on: the validators connect to it, it catches up and
+          votes (checkpoints, a later governance approval); then node1 is
+          removed and disconnected; bundles from before, between and after
+          verify from genesis alone, and the last checkpoint re-signed with
+          node1 is refused.
   roles   grant a role with `gov propose/sign/submit` (each refusal on the way:
           too few approvals, a non-validator's approval, a carrier without the
           validator or admin role, a replay), then set block limits on chain
@@ -27,11 +33,12 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # importing cluster_test must not leave __pycache__ in the source tree
 import cluster_test  # noqa: E402
-from cluster_harness import Cluster, RpcError, check, prepare_workdir, report_failure  # noqa: E402
+from cluster_harness import Cluster, Node, RpcError, check, prepare_workdir, report_failure, set_config_value  # noqa: E402
 from cluster_test import log, run_cli, start_network  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop"))
@@ -279,6 +286,151 @@ def check_bundles_across_the_removal(cluster, genesis, before_proof, after_proof
     log("the bundle after the change carries it; the old set's signatures are refused")
 
 
+def metric_value(cluster, node, name, labels):
+    """One sample of GET /metrics (0 when absent)."""
+    url = node.rpc_url.rstrip("/") + "/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    wanted = name + "{" + labels + "}"
+    for line in text.splitlines():
+        if line.startswith(wanted + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def check_disconnected(cluster, remaining, removed, effective):
+    """The remaining validators dropped `removed` (p2p reason peer_removed),
+    are connected to each other only, and `removed` stopped below `effective` + 1."""
+    for node in remaining:
+        cluster.wait_until(f"{node.name} connected to the {len(remaining) - 1} others only",
+                           lambda node=node: cluster.rpc(node, "status")["peers"] == len(remaining) - 1, 30)
+    dropped = sum(metric_value(cluster, node, "cityledger_p2p_disconnects_total", 'reason="peer_removed"')
+                  for node in remaining)
+    check(dropped >= 1, "no remaining validator counts a peer_removed disconnect")
+    top = cluster.height(remaining[0])
+    cluster.wait_heights(remaining, top + 3, 60)
+    stuck = cluster.height(removed)
+    check(stuck <= effective, f"{removed.name} still follows the chain after its removal: height {stuck}")
+    cluster.wait_until(f"{removed.name} without peers", lambda: cluster.rpc(removed, "status")["peers"] == 0, 30)
+    log(f"{removed.name} is disconnected (stopped at height {stuck}, the others at {cluster.height(remaining[0])})")
+
+
+def add_home(cluster, net, name, base_port, genesis):
+    """A validator home that is not in genesis (`cityledgerd init`, with the
+    network's genesis.json); returns the Node and its pubkey and TLS pin."""
+    home = os.path.join(net, name)
+    p2p, rpc = f"127.0.0.1:{base_port}", f"127.0.0.1:{base_port + 1}"
+    with open(genesis) as f:
+        chain_id = json.load(f)["chain_id"]
+    r = subprocess.run([cluster.binary, "init", "--home", home, "--chain-id", chain_id, "--name", name,
+                        "--p2p", p2p, "--rpc", rpc], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, f"init {name}: {r.stderr}")
+    fields = dict(line.split(":", 1) for line in r.stdout.splitlines() if ":" in line)
+    pubkey, tls_pin = fields["validator pubkey"].strip(), fields["tls pubkey pin"].strip()
+    shutil.copyfile(genesis, os.path.join(home, "genesis.json"))
+    node = Node(f"net/{name}", home, f"http://{rpc}", p2p, os.path.join(cluster.workdir, f"net_{name}.log"))
+    set_config_value(node.config_path, "block", "empty_interval_ms", 300)
+    cluster.nodes.append(node)
+    return node, pubkey, tls_pin
+
+
+def scenario_join(cluster, base_port):
+    """A fifth validator joins and then node1 leaves, while anchoring goes on."""
+    nodes = cluster.add_testnet("net", 4, base_port)
+    net = os.path.join(cluster.workdir, "net")
+    genesis = os.path.join(net, "genesis.json")
+    validator_keys = [os.path.join(node.home, "validator.key") for node in nodes]
+    pubkeys = [run_cli("pubkey", "--key", k, expect=0).stdout.strip() for k in validator_keys]
+    admin = os.path.join(net, "keys", "admin.key")
+    submitter = os.path.join(net, "keys", "submitter.key")
+    rpc0 = nodes[0].rpc_url
+    newcomer, new_pub, new_pin = add_home(cluster, net, "node4", base_port + 40, genesis)
+    new_key = os.path.join(newcomer.home, "validator.key")
+    start_network(cluster, nodes, min_height=2)
+    # Not in genesis: it starts as a follower, and nobody accepts its TLS key yet.
+    cluster.start(newcomer)
+    before_path, before_proof, _ = anchor_and_prove(rpc0, submitter, cluster.workdir, "before.csv")
+    cluster.wait_until("the newcomer answers", lambda: cluster.status(newcomer) is not None, 30)
+    check(cluster.rpc(newcomer, "status")["peers"] == 0, "the newcomer has peers before its addition")
+
+    anchorer = Anchorer(cluster.workdir, rpc0, submitter)
+    anchorer.start()
+    try:
+        joined = cluster.height(nodes[0]) + 12
+        addition = os.path.join(cluster.workdir, "add.json")
+        propose(rpc0, addition, "add-validator", "--pubkey", new_pub, "--tls-pubkey", new_pin, "--name", "node4",
+                "--p2p", newcomer.p2p, "--effective-height", str(joined), "--memo", "the port authority joins")
+        for key in validator_keys[:3]:
+            sign(addition, key)
+        r = submit(rpc0, addition, admin, expect=0)
+        log(f"addition of node4 committed at height {json.loads(r.stdout)['height']}, effective at {joined}")
+        # The validators dial the newcomer at once; it catches up and votes from `joined` on.
+        five = nodes + [newcomer]
+        cluster.wait_heights(five, joined + 3, 120)
+        check(cluster.rpc(newcomer, "status")["peers"] == 4, "the newcomer is not connected to all four")
+        after_add_path, after_add_proof, _ = anchor_and_prove(rpc0, submitter, cluster.workdir, "between.csv")
+        signed = [h for h in range(joined, joined + 6) if new_pub in checkpoint_signers(cluster, nodes[0], h)]
+        check(signed, f"node4 signed no checkpoint of heights {joined}..{joined + 5}")
+
+        left = cluster.height(nodes[0]) + 12
+        removal = os.path.join(cluster.workdir, "remove.json")
+        propose(rpc0, removal, "remove-validator", "--pubkey", pubkeys[1], "--effective-height", str(left),
+                "--memo", "node1 leaves the consortium")
+        # 2f+1 of the five: the newcomer's approval counts.
+        for key in (validator_keys[0], validator_keys[2], validator_keys[3], new_key):
+            sign(removal, key)
+        r = submit(rpc0, removal, admin, expect=0)
+        log(f"removal of node1 committed at height {json.loads(r.stdout)['height']}, effective at {left}")
+        remaining = [nodes[0], nodes[2], nodes[3], newcomer]
+        cluster.wait_heights(remaining, left + 4, 120)
+    finally:
+        anchorer.stop()
+    check(not anchorer.failures, f"anchoring failed during the changes: {anchorer.failures[:3]}")
+    check(anchorer.anchored > 0, "nothing anchored during the changes")
+    log(f"{anchorer.anchored} files anchored while node4 joined and node1 left")
+
+    sets = [cluster.rpc(nodes[0], "get_validators", {"height": h})["validators"] for h in (joined - 1, joined, left)]
+    check([[v["pubkey"] for v in s] for s in sets] ==
+          [pubkeys, pubkeys + [new_pub], [pubkeys[0], pubkeys[2], pubkeys[3], new_pub]], f"schedule: {sets}")
+    for h in range(left + 1, left + 4):
+        signers = cluster.rpc(nodes[0], "get_block", {"height": h})["last_commit"]["signers"]
+        check(len(signers) >= 3 and max(signers) <= 3, f"commit of {h - 1} signed by {signers}")
+    check_disconnected(cluster, remaining, nodes[1], left)
+
+    # The newcomer restarts from its own store and keeps voting.
+    cluster.stop(newcomer)
+    cluster.start(newcomer)
+    cluster.wait_heights(remaining, cluster.height(nodes[0]) + 3, 120)
+
+    after_path, after_proof, _ = anchor_and_prove(rpc0, submitter, cluster.workdir, "after.csv")
+    for path, proof, changes in ((before_path, before_proof, 0), (after_add_path, after_add_proof, 1),
+                                 (after_path, after_proof, 2)):
+        with open(proof) as f:
+            check(len(json.load(f)["validator_sets"]) == changes, f"{proof} should carry {changes} set changes")
+        run_cli("verify", "--genesis", genesis, "--proof", proof, "--file", path, expect=0)
+    log("bundles from before, between and after the changes verify from genesis")
+
+    # The last checkpoint re-signed by the five-validator set's old quorum, node1
+    # included: refused, node1 is not in the set in charge.
+    with open(after_proof) as f:
+        after = json.load(f)
+    digest = hashlib.sha256(after["checkpoint"]["body"].encode()).digest()
+    signers = [(pubkeys[i], validator_keys[i]) for i in (0, 1, 2)] + [(new_pub, new_key)]
+    after["checkpoint"]["signatures"] = [{"validator": pub, "signature": bip340_sign(key, digest)}
+                                         for pub, key in signers]
+    forged_path = os.path.join(cluster.workdir, "forged-removed-set.json")
+    with open(forged_path, "w") as f:
+        json.dump(after, f)
+    r = run_cli("verify", "--genesis", genesis, "--proof", forged_path, expect=1)
+    check("checkpoint_quorum" in r.stdout and pubkeys[1] in r.stdout,
+          f"unclear refusal of a checkpoint signed with the removed validator: {r.stdout}")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop", "verify_proof.py")
+    for bundle, expect in ((after_proof, 0), (forged_path, 1)):
+        r = subprocess.run([sys.executable, script, genesis, bundle], capture_output=True, text=True, timeout=120)
+        check(r.returncode == expect, f"verify_proof.py {bundle}: exit {r.returncode}: {r.stdout}{r.stderr}")
+    log("a checkpoint signed with the removed validator is refused")
+
+
 def scenario_remove(cluster, base_port):
     nodes = cluster.add_testnet("net", 4, base_port)
     net = os.path.join(cluster.workdir, "net")
@@ -359,8 +511,9 @@ def scenario_remove(cluster, base_port):
           f"node1 shown precommitting after its removal: {activity['node1']}")
     check((activity["node3"]["last_precommit_height"] or 0) >= effective,
           f"node3 not shown precommitting after the change: {activity['node3']}")
-    # The removed node still follows the chain but does not vote.
-    cluster.wait_heights([nodes[1]], effective + 2, 60)
+    # The removed node is disconnected: the others drop it once its last
+    # height is committed, refuse its pin from then on, and it stops there.
+    check_disconnected(cluster, remaining, nodes[1], effective)
 
     # A restarted validator rebuilds the schedule from its blocks and keeps committing.
     cluster.stop(nodes[2])
@@ -379,7 +532,7 @@ def scenario_remove(cluster, base_port):
                                      validator_keys, pubkeys, remaining_keys)
 
 
-SCENARIOS = {"roles": scenario_roles, "remove": scenario_remove}
+SCENARIOS = {"roles": scenario_roles, "remove": scenario_remove, "join": scenario_join}
 
 
 def main():

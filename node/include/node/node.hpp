@@ -95,7 +95,14 @@ class Node final : public p2p::TransportHandler {
   // For the explorer: anchors per minute and validators' recent precommits.
   const ExplorerStats& explorer_stats() const { return *explorer_stats_; }
   // Connected peers and the height each last announced; this node's own index.
+  // A peer index is the validator's genesis index for genesis validators;
+  // validators added by governance are numbered after them (peer_validator()).
   std::map<p2p::PeerIndex, std::uint64_t> peer_heights() const;
+  // The validator a peer index stands for (nullopt: not a configured peer).
+  std::optional<audit::GenesisValidator> peer_validator(p2p::PeerIndex peer) const;
+  // How many peers this node is configured to connect to now: every validator
+  // of the set in charge of the next height and of every scheduled set, but itself.
+  std::size_t configured_peers() const;
   std::optional<std::uint32_t> self_index() const { return self_index_; }
   boost::asio::io_context& io() { return io_; }
 
@@ -133,6 +140,12 @@ class Node final : public p2p::TransportHandler {
   static std::string held_back_note(std::uint64_t held_back);
   // Consensus strand: the core moves to the height after `height`.
   void start_height_after(std::uint64_t height);
+  // The transport's peer list from the validator schedule (docs/p2p.md,
+  // "Peers from the validator schedule"); consensus strand, or open().
+  std::vector<p2p::PeerConfig> wanted_peers();
+  // Consensus strand: hands the transport a changed peer list.
+  void refresh_peers();
+  std::string peer_name(p2p::PeerIndex peer) const;
   // Any thread: writes checkpoints that became final or gained signatures.
   void store_final_checkpoints();
   void keep_block(const pb::Block& block);
@@ -170,10 +183,16 @@ class Node final : public p2p::TransportHandler {
   std::unique_ptr<boost::asio::steady_timer> heartbeat_;
   std::uint64_t height_started_ms_ = 0;  // steady_ms() when the current height began
   std::uint64_t last_block_request_ms_ = 0;
+  Hash32 own_tls_pin_;
+  // Peer indexes given out so far, by the validator's whole entry (a rotated
+  // key or a moved address makes a new peer); genesis's take their index.
+  std::map<std::string, p2p::PeerIndex> peer_index_of_;
+  p2p::PeerIndex next_peer_index_ = 0;
 
   // Shared state (mutex_).
   mutable std::mutex mutex_;
   std::map<p2p::PeerIndex, std::uint64_t> peer_heights_;
+  std::map<p2p::PeerIndex, audit::GenesisValidator> peers_;  // the configured peers
   std::multimap<Hash32, std::function<void(std::optional<std::uint64_t>)>> commit_waiters_;
   EvidenceLog evidence_;
   std::uint32_t round_ = 0;

@@ -12,10 +12,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
+#include <deque>
 #include <future>
 #include <mutex>
 #include <random>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "crypto/sha256.hpp"
 #include "node/p2p/send_queue.hpp"
@@ -151,6 +153,8 @@ const char* disconnect_reason_name(DisconnectReason reason) noexcept {
       return "too_many_pending";
     case DisconnectReason::stopped:
       return "stopped";
+    case DisconnectReason::peer_removed:
+      return "peer_removed";
   }
   return "unknown";
 }
@@ -173,6 +177,7 @@ struct PeerSlot {
   bool dialing = false;              // an outbound attempt is in progress
   bool redial_pending = false;       // redial_timer is armed
   std::uint32_t dial_failures = 0;   // consecutive failed dials, for the log level
+  bool retired = false;              // dropped by set_peers(): never dialed or used again
   asio::steady_timer redial_timer;
 };
 
@@ -185,6 +190,7 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
   void send(PeerIndex peer, const pb::Envelope& envelope);
   void broadcast(const pb::Envelope& envelope);
   void send_raw_frame_for_testing(PeerIndex peer, std::string frame);
+  Status set_peers(std::vector<PeerConfig> peers);
   TransportMetrics metrics() const;
   std::vector<PeerIndex> connected_peers() const {
     std::lock_guard lock(connected_mutex_);
@@ -227,7 +233,9 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
   std::atomic<std::uint64_t> local_height_{0};
   std::atomic<bool> started_{false};
   std::atomic<bool> stopped_{false};
-  std::vector<PeerSlot> slots_;
+  // A deque: slots are only ever appended (set_peers() retires, never
+  // erases), so a slot's index and address stay valid for its connections.
+  std::deque<PeerSlot> slots_;
 
  private:
   // Runs an application callback unless stop() has begun; stop() takes the
@@ -249,6 +257,10 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
   void close_all();
   void publish_connected();
   Status validate_config() const;
+  // Strand only.
+  void add_slot(const PeerConfig& peer);
+  void retire(std::size_t slot, const std::string& why);
+  void apply_peers(const std::vector<PeerConfig>& peers);
 
   std::optional<tcp::acceptor> acceptor_;
   std::unordered_map<Hash32, std::size_t, Hash32Hasher> slot_by_pin_;
@@ -309,10 +321,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed() const { return state_ == State::closed; }
   std::optional<std::size_t> slot() const { return slot_; }
   // The tie-break (docs/p2p.md): of two connections between the same two
-  // validators, the one dialed by the lower validator index is kept.
+  // nodes, the one dialed by the side with the lower TLS pin is kept. Pins
+  // order the nodes the same way on both sides, whatever indexes each side
+  // gives the other (they differ for validators added by governance).
   bool preferred() const {
-    const PeerIndex self = impl_->config_.self_index;
-    const PeerIndex peer = impl_->slots_[*slot_].config.index;
+    const Hash32& self = impl_->self_pin_;
+    const Hash32& peer = impl_->slots_[*slot_].config.tls_pin;
     return outbound_ ? self < peer : peer < self;
   }
   std::string describe() const;
@@ -461,7 +475,7 @@ bool Connection::verify_certificate(ssl::verify_context& context) {
       return false;
     }
   } else if (!impl_->slot_of_pin(*pin)) {
-    refusal_ = "certificate key pin " + pin->hex() + " is not pinned in genesis";
+    refusal_ = "certificate key pin " + pin->hex() + " is not pinned in genesis or the validator schedule";
     return false;
   }
   return true;
@@ -491,7 +505,7 @@ void Connection::on_handshake(const error_code& ec) {
     slot_ = impl_->slot_of_pin(*pin);
     if (!slot_) {
       close(DisconnectReason::tls_pin_refused,
-            "certificate key pin " + pin->hex() + " is not pinned in genesis");
+            "certificate key pin " + pin->hex() + " is not pinned in genesis or the validator schedule");
       return;
     }
   }
@@ -543,8 +557,8 @@ bool Connection::check_hello(const pb::Hello& hello) {
   const auto& expected = impl_->slots_[*slot_].config.validator_key;
   if (expected && hello.validator() != expected->to_string()) {
     close(DisconnectReason::wrong_validator_key, "Hello names validator key " +
-                                                     to_hex(as_bytes(hello.validator())) + ", genesis says " +
-                                                     expected->hex());
+                                                     to_hex(as_bytes(hello.validator())) +
+                                                     ", the validator set says " + expected->hex());
     return false;
   }
   return true;
@@ -662,6 +676,9 @@ void Connection::close(DisconnectReason reason, const std::string& detail) {
         spdlog::debug("p2p: {} closed: {}", describe(), text);
       }
       break;
+    case DisconnectReason::peer_removed:
+      spdlog::info("p2p: {} closed: {}", describe(), text);
+      break;
     default:
       spdlog::warn("p2p: {} {}: {}", describe(), was_established ? "disconnected" : "refused", text);
       break;
@@ -681,18 +698,107 @@ void Connection::close(DisconnectReason reason, const std::string& detail) {
 
 Transport::Impl::Impl(asio::io_context& io, TransportConfig config, TransportHandler& handler)
     : io_(io), strand_(asio::make_strand(io)), config_(std::move(config)), handler_(handler) {
-  std::random_device random;
-  slots_.reserve(config_.peers.size());
-  for (const PeerConfig& peer : config_.peers) {
-    const std::uint64_t seed = (static_cast<std::uint64_t>(random()) << 32) ^ random() ^ peer.index;
-    slots_.emplace_back(peer, config_, strand_, seed);
-  }
   // Built here, not in start(): send() may post lookups before start() runs.
   // Duplicates are reported by start().
-  for (std::size_t i = 0; i < slots_.size(); ++i) {
-    if (!slot_by_index_.emplace(slots_[i].config.index, i).second) duplicate_peer_ = true;
-    if (!slot_by_pin_.emplace(slots_[i].config.tls_pin, i).second) duplicate_peer_ = true;
+  for (const PeerConfig& peer : config_.peers) {
+    if (slot_by_index_.contains(peer.index) || slot_by_pin_.contains(peer.tls_pin)) duplicate_peer_ = true;
+    add_slot(peer);
   }
+}
+
+void Transport::Impl::add_slot(const PeerConfig& peer) {
+  static thread_local std::random_device random;
+  const std::uint64_t seed = (static_cast<std::uint64_t>(random()) << 32) ^ random() ^ peer.index;
+  slots_.emplace_back(peer, config_, strand_, seed);
+  slot_by_index_.emplace(peer.index, slots_.size() - 1);
+  slot_by_pin_.emplace(peer.tls_pin, slots_.size() - 1);
+}
+
+namespace {
+
+bool same_peer(const PeerConfig& a, const PeerConfig& b) {
+  return a.index == b.index && a.name == b.name && a.address == b.address && a.tls_pin == b.tls_pin &&
+         a.validator_key == b.validator_key;
+}
+
+// The rules every peer list obeys, at start() and in set_peers().
+Status check_peer_list(const std::vector<PeerConfig>& peers, PeerIndex self_index,
+                       const std::optional<Hash32>& self_pin) {
+  std::unordered_set<PeerIndex> indexes;
+  std::unordered_set<Hash32, Hash32Hasher> pins;
+  for (const PeerConfig& peer : peers) {
+    const std::string who = "p2p: peer " + std::to_string(peer.index);
+    if (peer.index == self_index)
+      return error(ErrorCode::invalid_argument,
+                   "p2p: peer list contains this node's own index " + std::to_string(peer.index));
+    if (self_pin && peer.tls_pin == *self_pin)
+      return error(ErrorCode::invalid_argument, who + " is pinned to this node's own TLS key");
+    if (!indexes.insert(peer.index).second || !pins.insert(peer.tls_pin).second)
+      return error(ErrorCode::invalid_argument, "p2p: a peer index or TLS pin is listed twice");
+    if (!peer.address.empty()) {
+      auto parsed = split_host_port(peer.address);
+      if (!parsed.ok()) return error(ErrorCode::invalid_argument, who + ": " + parsed.status().message());
+    }
+  }
+  return Status::ok_status();
+}
+
+}  // namespace
+
+Status Transport::Impl::set_peers(std::vector<PeerConfig> peers) {
+  if (!started_ || stopped_)
+    return error(ErrorCode::invalid_argument, "p2p: set_peers() before start() or after stop()");
+  CL_TRY(check_peer_list(peers, config_.self_index, self_pin_));
+  asio::post(strand_, [self = shared_from_this(), peers = std::move(peers)] {
+    if (!self->stopped_) self->apply_peers(peers);
+  });
+  return Status::ok_status();
+}
+
+void Transport::Impl::apply_peers(const std::vector<PeerConfig>& peers) {
+  std::unordered_map<PeerIndex, const PeerConfig*> wanted;
+  for (const PeerConfig& peer : peers) wanted.emplace(peer.index, &peer);
+  // Retire first: a changed peer's new slot takes its index and maybe its pin.
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].retired) continue;
+    const auto it = wanted.find(slots_[i].config.index);
+    if (it == wanted.end()) {
+      retire(i, "no longer in the validator set");
+    } else if (!same_peer(*it->second, slots_[i].config)) {
+      retire(i, "its pin, validator key or address changed");
+    } else {
+      wanted.erase(it);  // unchanged: keeps its connection
+    }
+  }
+  for (const PeerConfig& peer : peers) {
+    if (!wanted.contains(peer.index)) continue;
+    add_slot(peer);
+    spdlog::info("p2p: added peer {}{} at {} (TLS pin {})", peer.index,
+                 peer.name.empty() ? "" : " (" + peer.name + ")",
+                 peer.address.empty() ? std::string("no address: accept only") : peer.address,
+                 peer.tls_pin.hex());
+    schedule_dial(slots_.size() - 1, false);
+  }
+  publish_connected();
+}
+
+void Transport::Impl::retire(std::size_t slot_index, const std::string& why) {
+  PeerSlot& slot = slots_[slot_index];
+  slot.retired = true;
+  slot_by_index_.erase(slot.config.index);
+  slot_by_pin_.erase(slot.config.tls_pin);
+  slot.redial_timer.cancel();
+  spdlog::info("p2p: dropping peer {}{}: {}", slot.config.index,
+               slot.config.name.empty() ? "" : " (" + slot.config.name + ")", why);
+  if (auto connection = slot.active.lock()) connection->close(DisconnectReason::peer_removed, why);
+  // Handshakes in progress with this peer (close() erases from pending_: iterate over a copy).
+  std::vector<std::shared_ptr<Connection>> pending;
+  for (auto& [_, weak] : pending_) {
+    auto connection = weak.lock();
+    if (connection && connection->slot() == slot_index) pending.push_back(std::move(connection));
+  }
+  for (auto& connection : pending) connection->close(DisconnectReason::peer_removed, why);
+  count_drop(DropReason::disconnected, slot.queue.clear());
 }
 
 Status Transport::Impl::validate_config() const {
@@ -710,18 +816,7 @@ Status Transport::Impl::validate_config() const {
   if (config_.idle_timeout.count() > 0 && config_.idle_timeout <= 2 * config_.keepalive_interval)
     return error(ErrorCode::invalid_argument,
                  "p2p: idle_timeout must be 0 or more than twice keepalive_interval");
-  for (const PeerConfig& peer : config_.peers) {
-    if (peer.index == config_.self_index)
-      return error(ErrorCode::invalid_argument,
-                   "p2p: peer list contains this node's own index " + std::to_string(peer.index));
-    if (!peer.address.empty()) {
-      auto parsed = split_host_port(peer.address);
-      if (!parsed.ok())
-        return error(ErrorCode::invalid_argument,
-                     "p2p: peer " + std::to_string(peer.index) + ": " + parsed.status().message());
-    }
-  }
-  return Status::ok_status();
+  return check_peer_list(config_.peers, config_.self_index, std::nullopt);
 }
 
 Status Transport::Impl::start() {
@@ -818,7 +913,8 @@ void Transport::Impl::on_accept(const error_code& ec, tcp::socket socket) {
 
 void Transport::Impl::dial(std::size_t slot_index) {
   PeerSlot& slot = slots_[slot_index];
-  if (stopped_ || slot.config.address.empty() || slot.dialing || !slot.active.expired()) return;
+  if (stopped_ || slot.retired || slot.config.address.empty() || slot.dialing || !slot.active.expired())
+    return;
   slot.dialing = true;
   auto connection = std::make_shared<Connection>(shared_from_this(), slot_index);
   connection->dial_attempt_ = true;
@@ -828,14 +924,14 @@ void Transport::Impl::dial(std::size_t slot_index) {
 
 void Transport::Impl::schedule_dial(std::size_t slot_index, bool after_failure) {
   PeerSlot& slot = slots_[slot_index];
-  if (stopped_ || slot.config.address.empty() || slot.dialing || slot.redial_pending ||
+  if (stopped_ || slot.retired || slot.config.address.empty() || slot.dialing || slot.redial_pending ||
       !slot.active.expired())
     return;
   auto delay = after_failure ? slot.backoff.next() : std::chrono::milliseconds(0);
   // Both sides dial, and the tie-break keeps the connection dialed by the
-  // lower index. Letting that side go first avoids most duplicate
+  // lower pin. Letting that side go first avoids most duplicate
   // connections, and the messages lost when the losing one is closed.
-  if (slot.config.index < config_.self_index)
+  if (slot.config.tls_pin < self_pin_)
     delay += non_preferred_dial_delay_factor * config_.reconnect_delay_initial;
   if (delay.count() == 0) {
     dial(slot_index);
@@ -864,6 +960,10 @@ void Transport::Impl::on_established(const std::shared_ptr<Connection>& connecti
   }
   if (stopped_) {
     connection->close(DisconnectReason::stopped, "transport stopped");
+    return;
+  }
+  if (slot.retired) {
+    connection->close(DisconnectReason::peer_removed, "no longer a configured peer");
     return;
   }
   auto existing = slot.active.lock();
@@ -1002,7 +1102,9 @@ void Transport::Impl::broadcast(const pb::Envelope& envelope) {
       self->count_drop(DropReason::stopped);
       return;
     }
-    for (std::size_t i = 0; i < self->slots_.size(); ++i) self->enqueue(i, outgoing);
+    for (std::size_t i = 0; i < self->slots_.size(); ++i) {
+      if (!self->slots_[i].retired) self->enqueue(i, outgoing);
+    }
   });
 }
 
@@ -1076,6 +1178,7 @@ Transport::Transport(asio::io_context& io, TransportConfig config, TransportHand
 Transport::~Transport() { impl_->stop(); }
 
 Status Transport::start() { return impl_->start(); }
+Status Transport::set_peers(std::vector<PeerConfig> peers) { return impl_->set_peers(std::move(peers)); }
 std::uint16_t Transport::listen_port() const { return impl_->port_.load(); }
 Hash32 Transport::tls_pin() const { return impl_->self_pin_; }
 void Transport::send(PeerIndex peer, const pb::Envelope& envelope) { impl_->send(peer, envelope); }

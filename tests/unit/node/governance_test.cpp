@@ -362,12 +362,40 @@ TEST_F(ChainStateGovernance, AppliesRolesAndLimits) {
   EXPECT_EQ(state.governed_block_limits()->max_bytes, 2u << 20);
 }
 
-TEST_F(ChainStateGovernance, RefusesAdditionsAndRotationsUntilPeersAreDynamic) {
+// An addition committed at height 1 takes effect at height 4; then a rotation
+// of the new validator's consensus key, approved by the 5-validator set,
+// takes effect at height 8.
+TEST_F(ChainStateGovernance, AdditionsAndRotationsTakeEffectAtTheirHeight) {
   ChainState state(genesis_, *store_);
-  const auto s = state.check_governance(approved(add_proposal(state.governance(), 5), {1, 2, 3}));
-  EXPECT_EQ(s.code(), ErrorCode::invalid_argument);
-  EXPECT_NE(s.message().find("adding a validator is not applied by this node version yet"), std::string::npos)
-      << s.to_string();
+  const auto add = approved(add_proposal(state.governance(), 4), {1, 2, 3});
+  ASSERT_TRUE(state.check_governance(add).ok()) << state.check_governance(add).to_string();
+  state.apply(block_with(1, add));
+  for (std::uint64_t h = 2; h <= 3; ++h) {
+    pb::Block empty;
+    empty.mutable_header()->set_height(h);
+    state.apply(empty);
+  }
+  EXPECT_EQ(state.validator_set_at(3).size(), 4u);
+  ASSERT_EQ(state.validator_set_at(4).size(), 5u);
+  EXPECT_EQ(state.validator_set_at(4).index_of(key(5).public_key()), 4u);
+  EXPECT_EQ(state.validators_at(4).back().name, "node4");
+
+  pb::GovernanceProposal rotate;
+  rotate.set_chain_id(chain);
+  rotate.set_validator_set_hash(proto::to_field(state.governance().validator_set().hash()));
+  rotate.set_effective_height(8);
+  rotate.mutable_rotate_validator_keys()->set_pubkey(key(5).public_key().to_string());
+  rotate.mutable_rotate_validator_keys()->set_new_pubkey(key(6).public_key().to_string());
+  // The set in charge is now five: 2f+1 = 4 approvals, the new validator's among them allowed.
+  EXPECT_FALSE(state.check_governance(approved(rotate, {1, 2, 3})).ok());
+  const auto rotation = approved(rotate, {1, 2, 3, 5});
+  ASSERT_TRUE(state.check_governance(rotation).ok()) << state.check_governance(rotation).to_string();
+  state.apply(block_with(4, rotation));
+  EXPECT_EQ(state.validator_set_at(7).index_of(key(5).public_key()), 4u);
+  EXPECT_FALSE(state.validator_set_at(8).index_of(key(5).public_key()));
+  EXPECT_EQ(state.validator_set_at(8).index_of(key(6).public_key()), 4u);
+  EXPECT_EQ(state.validators_at(8).back().tls_pubkey, state.validators_at(7).back().tls_pubkey);
+  EXPECT_EQ(state.set_changes().size(), 2u);
 }
 
 // A removal committed at height 3 with effective height 6: heights 1..5 keep

@@ -740,6 +740,72 @@ TEST_F(TransportTest, ReconnectsAfterThePeerRestarts) {
   EXPECT_EQ(r1_again.messages()[0].second.tx().body(), "welcome back");
 }
 
+// What a validator-set change does to a node's peers (docs/p2p.md, "Peers
+// from the validator schedule"): node0 starts knowing only node1, learns
+// node2 (which it dials), drops node1 (closed, no redial, its pin refused
+// from then on), and re-learns node2 under another index.
+TEST_F(TransportTest, SetPeersAddsDropsAndReplacesPeers) {
+  const std::vector<Identity> ids = {identity("node0"), identity("node1"), identity("node2")};
+  const std::vector<std::uint16_t> ports = free_ports(3);
+  Recorder& r0 = recorder();
+  Recorder& r1 = recorder();
+  Recorder& r2 = recorder();
+  auto peer_of = [&](std::size_t i, PeerIndex index) {
+    PeerConfig peer;
+    peer.index = index;
+    peer.name = "node" + std::to_string(i);
+    peer.address = "127.0.0.1:" + std::to_string(ports[i]);
+    peer.tls_pin = ids[i].pin;
+    peer.validator_key = ids[i].validator_key;
+    return peer;
+  };
+  TransportConfig c0 = config(0, ids, ports, true);
+  c0.peers = {peer_of(1, 1)};
+  Transport& t0 = add(c0, r0);
+  TransportConfig c1 = config(1, ids, ports, true);
+  c1.peers = {peer_of(0, 0)};
+  Transport& t1 = add(c1, r1);
+  TransportConfig c2 = config(2, ids, ports, true);
+  c2.peers = {peer_of(0, 0)};
+  Transport& t2 = add(c2, r2);
+  ASSERT_TRUE(eventually([&] { return connected_to(t0, 1) && connected_to(t1, 1); }));
+  // node2 already knows node0, but node0 refuses its unpinned key.
+  ASSERT_TRUE(
+      eventually([&] { return t0.metrics().disconnect_count(DisconnectReason::tls_pin_refused) >= 1; }));
+  EXPECT_EQ(r0.connects(2), 0);
+
+  // Refused lists change nothing.
+  EXPECT_EQ(t0.set_peers({peer_of(1, 1), peer_of(1, 2)}).code(), ErrorCode::invalid_argument);  // pin twice
+  EXPECT_EQ(t0.set_peers({peer_of(1, 1), peer_of(2, 1)}).code(), ErrorCode::invalid_argument);  // index twice
+  EXPECT_EQ(t0.set_peers({peer_of(0, 5)}).code(), ErrorCode::invalid_argument);                 // our own pin
+  EXPECT_EQ(t0.set_peers({peer_of(1, 0)}).code(), ErrorCode::invalid_argument);  // our own index
+
+  ASSERT_TRUE(t0.set_peers({peer_of(1, 1), peer_of(2, 2)}).ok());
+  ASSERT_TRUE(eventually([&] { return connected_to(t0, 2) && connected_to(t2, 1); }));
+  ASSERT_TRUE(deliver(t0, 2, r2, 0, "welcome"));
+  ASSERT_TRUE(deliver(t2, 0, r0, 2, "thanks"));
+
+  ASSERT_TRUE(t0.set_peers({peer_of(2, 2)}).ok());
+  ASSERT_TRUE(eventually([&] { return connected_to(t0, 1) && connected_to(t1, 0); }));
+  EXPECT_GE(t0.metrics().disconnect_count(DisconnectReason::peer_removed), 1u);
+  ASSERT_TRUE(eventually([&] { return r0.disconnects(1) == r0.connects(1); }));
+  EXPECT_EQ(t0.connected_peers(), std::vector<PeerIndex>{2});
+  // node1 keeps dialing node0 and is refused at the TLS pin from now on.
+  const auto refused = t0.metrics().disconnect_count(DisconnectReason::tls_pin_refused);
+  ASSERT_TRUE(
+      eventually([&] { return t0.metrics().disconnect_count(DisconnectReason::tls_pin_refused) > refused; }));
+  EXPECT_TRUE(connected_to(t1, 0));
+  t0.send(1, tx_envelope("to a dropped peer"));
+  ASSERT_TRUE(eventually([&] { return t0.metrics().drops(DropReason::unknown_peer) == 1; }));
+
+  // The same node under a new index (its entry changed): reconnected as that index.
+  const int connects_as_2 = r0.connects(2);
+  ASSERT_TRUE(t0.set_peers({peer_of(2, 7)}).ok());
+  ASSERT_TRUE(eventually([&] { return r0.connects(7) == 1 && r0.disconnects(2) == connects_as_2; }));
+  ASSERT_TRUE(eventually([&] { return t0.connected_peers() == std::vector<PeerIndex>{7}; }));
+  ASSERT_TRUE(deliver(t0, 7, r2, 0, "under a new index"));
+}
+
 TEST_F(TransportTest, NoCallbacksAfterStopEvenFromInsideACallback) {
   const std::vector<Identity> ids = {identity("node0"), identity("node1")};
   const std::vector<std::uint16_t> ports = free_ports(2);

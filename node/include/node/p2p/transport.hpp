@@ -29,7 +29,9 @@
 
 namespace cityledger::node::p2p {
 
-// A peer is named by its validator index in genesis.
+// The application's name for a peer, stable while the peer is configured. The
+// node uses the validator's genesis index for genesis validators and numbers
+// validators added by governance after them (node/node.hpp).
 using PeerIndex = std::uint32_t;
 
 struct PeerConfig {
@@ -43,6 +45,8 @@ struct PeerConfig {
 
 struct TransportConfig {
   std::string chain_id;
+  // Our own index: no peer may carry it. (Not used for the tie-break between
+  // two connections to the same peer, which compares TLS pins: docs/p2p.md.)
   PeerIndex self_index = 0;
   Hash32 validator_key;  // our consensus key, sent in Hello
   std::string node_version = "cityledger/0.1.0";
@@ -50,7 +54,7 @@ struct TransportConfig {
   std::filesystem::path tls_cert_file;  // PEM self-signed certificate
   // "host:port"; port 0 picks a free port (listen_port() tells which). Empty: do not listen.
   std::string listen_address = "127.0.0.1:0";
-  std::vector<PeerConfig> peers;  // every other validator; never ourselves
+  std::vector<PeerConfig> peers;  // every other validator; never ourselves (see also set_peers())
 
   std::size_t max_frame_bytes = max_frame_bytes_default;
   std::size_t send_queue_max_messages = 4096;    // per peer
@@ -105,8 +109,9 @@ enum class DisconnectReason : std::uint8_t {
   connection_lost,  // end of stream or a socket error
   too_many_pending,
   stopped,
+  peer_removed,  // set_peers() dropped the peer (or changed its pin, key or address)
 };
-inline constexpr std::size_t disconnect_reason_count = 17;
+inline constexpr std::size_t disconnect_reason_count = 18;
 const char* disconnect_reason_name(DisconnectReason reason) noexcept;
 
 // A snapshot of the counters (monotonic since start).
@@ -173,6 +178,16 @@ class Transport {
   // so a test build can send what a faulty peer sends. Counted as kind none.
   // Only cityledgerd_byzantine calls it; the node never does.
   void send_raw_frame_for_testing(PeerIndex peer, std::string frame);
+
+  // Replaces the peer list (the validator set changed: docs/p2p.md, "Peers
+  // from the validator schedule"). A peer whose index is no longer listed, or
+  // whose pin, validator key or address changed, is dropped: its connection is
+  // closed (peer_removed), its queue emptied, no redial, and its pin no longer
+  // accepted. A newly listed peer is dialed at once. Unchanged peers keep their
+  // connection. Call after start(); any thread. Errors (nothing changes):
+  // invalid_argument for an index or pin listed twice, our own index or pin,
+  // an unparsable address.
+  Status set_peers(std::vector<PeerConfig> peers);
 
   // The height announced in our Hellos from now on.
   void set_local_height(std::uint64_t height);
