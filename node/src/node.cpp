@@ -172,8 +172,10 @@ std::vector<p2p::PeerConfig> Node::wanted_peers() {
   std::set<Hash32> pins;
   for (const auto& set : sets) {
     for (const auto& v : set) {
-      // Our own entries, also the one before a key rotation.
-      if (v.pubkey == key_->public_key() || v.tls_pubkey == own_tls_pin_) continue;
+      // Our own entries, also the one from before a key rotation (same
+      // consensus key, TLS pin or address as ours).
+      if (v.pubkey == key_->public_key() || v.tls_pubkey == own_tls_pin_ || v.p2p == config_.p2p_listen)
+        continue;
       // A pin in two entries (a consensus-key rotation that keeps the TLS
       // key): the entry of the set in charge wins until the new set is, so
       // the validator keeps voting with its old key until it restarts with

@@ -13,9 +13,10 @@ and the `cityledger gov` CLI.
   join    a fifth validator, not in genesis, is added by governance while
           anchoring goes on: the validators connect to it, it catches up and
           votes (checkpoints, a later governance approval); then node1 is
-          removed and disconnected; bundles from before, between and after
-          verify from genesis alone, and the last checkpoint re-signed with
-          node1 is refused.
+          removed and disconnected; then node2's consensus and TLS keys are
+          rotated (a restart with the new keys); bundles from before, between
+          and after verify from genesis alone, and the last checkpoint
+          re-signed with node1 is refused.
   roles   grant a role with `gov propose/sign/submit` (each refusal on the way:
           too few approvals, a non-validator's approval, a carrier without the
           validator or admin role, a replay), then set block limits on chain
@@ -397,6 +398,37 @@ def scenario_join(cluster, base_port):
         check(len(signers) >= 3 and max(signers) <= 3, f"commit of {h - 1} signed by {signers}")
     check_disconnected(cluster, remaining, nodes[1], left)
 
+    # node2 rotates both keys: its operator restarts it with the new ones once
+    # the last height of its old keys is committed (docs/governance.md).
+    fresh = os.path.join(cluster.workdir, "node2-new-keys")
+    with open(genesis) as f:
+        chain_id = json.load(f)["chain_id"]
+    r = subprocess.run([cluster.binary, "init", "--home", fresh, "--chain-id", chain_id], capture_output=True,
+                       text=True, timeout=60)
+    check(r.returncode == 0, f"init for new keys: {r.stderr}")
+    fields = dict(line.split(":", 1) for line in r.stdout.splitlines() if ":" in line)
+    rotated_pub, rotated_pin = fields["validator pubkey"].strip(), fields["tls pubkey pin"].strip()
+    rotated = cluster.height(nodes[0]) + 10
+    rotation = os.path.join(cluster.workdir, "rotate.json")
+    propose(rpc0, rotation, "rotate-keys", "--pubkey", pubkeys[2], "--new-pubkey", rotated_pub, "--new-tls-pubkey",
+            rotated_pin, "--effective-height", str(rotated), "--memo", "node2's keys are renewed")
+    for key in (validator_keys[0], validator_keys[3], new_key):
+        sign(rotation, key)
+    submit(rpc0, rotation, admin, expect=0)
+    cluster.wait_heights([nodes[0]], rotated - 1, 60)
+    cluster.stop(nodes[2])
+    for name in ("validator.key", "tls.key", "tls.crt"):
+        shutil.copyfile(os.path.join(fresh, name), os.path.join(nodes[2].home, name))
+    cluster.start(nodes[2])
+    cluster.wait_heights(remaining, rotated + 3, 120)
+    rotated_set = [v["pubkey"] for v in cluster.rpc(nodes[0], "get_validators", {"height": rotated})["validators"]]
+    check(rotated_set == [pubkeys[0], rotated_pub, pubkeys[3], new_pub], f"set after the rotation: {rotated_set}")
+    top = cluster.height(nodes[0])
+    signed = [h for h in range(top, top + 8) if rotated_pub in checkpoint_signers(cluster, nodes[0], h)]
+    check(signed, f"node2 signed no checkpoint with its new key at heights {top}..{top + 7}")
+    check(cluster.rpc(nodes[2], "status")["peers"] == 3, "node2 is not connected to the three others after rotating")
+    log(f"node2 votes with its new keys from height {rotated} (signed checkpoint {signed[0]})")
+
     # The newcomer restarts from its own store and keeps voting.
     cluster.stop(newcomer)
     cluster.start(newcomer)
@@ -404,11 +436,11 @@ def scenario_join(cluster, base_port):
 
     after_path, after_proof, _ = anchor_and_prove(rpc0, submitter, cluster.workdir, "after.csv")
     for path, proof, changes in ((before_path, before_proof, 0), (after_add_path, after_add_proof, 1),
-                                 (after_path, after_proof, 2)):
+                                 (after_path, after_proof, 3)):
         with open(proof) as f:
             check(len(json.load(f)["validator_sets"]) == changes, f"{proof} should carry {changes} set changes")
         run_cli("verify", "--genesis", genesis, "--proof", proof, "--file", path, expect=0)
-    log("bundles from before, between and after the changes verify from genesis")
+    log("bundles from before, between and after the three changes verify from genesis")
 
     # The last checkpoint re-signed by the five-validator set's old quorum, node1
     # included: refused, node1 is not in the set in charge.
