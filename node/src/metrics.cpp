@@ -146,6 +146,9 @@ std::string NodeMetrics::render(const NodeMetricsSnapshot& s) const {
   out.counter("cityledger_p2p_connections_established_total",
               "Peer connections that passed TLS pinning and Hello")
       .sample(d(s.transport.connections_established));
+  out.counter("cityledger_p2p_writes_total",
+              "Socket writes to peers (several small frames may share one: compare with messages sent)")
+      .sample(d(s.transport.writes));
   out.counter("cityledger_consensus_votes_accepted_total", "Valid votes accepted by the consensus core")
       .sample(d(s.consensus.votes_accepted));
   out.counter("cityledger_consensus_proposals_accepted_total",

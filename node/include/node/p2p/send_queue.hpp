@@ -35,6 +35,8 @@ class SendQueue {
   // Never blocks and never exceeds the bounds.
   PushResult push(OutgoingFrame frame);
   std::optional<OutgoingFrame> pop();
+  // Size of the frame pop() would return next; 0 when empty.
+  std::size_t front_bytes() const { return frames_.empty() ? 0 : frames_.front().size_bytes(); }
   // Empties the queue; returns how many frames were discarded.
   std::size_t clear();
 

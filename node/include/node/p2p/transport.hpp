@@ -123,6 +123,8 @@ struct TransportMetrics {
   std::array<std::uint64_t, drop_reason_count> dropped{};
   std::array<std::uint64_t, disconnect_reason_count> disconnects{};
   std::uint64_t connections_established = 0;
+  // Socket writes finished; fewer than frames sent when small frames were written together.
+  std::uint64_t writes = 0;
 
   std::uint64_t sent(MessageKind kind) const { return sent_messages[static_cast<std::size_t>(kind)]; }
   std::uint64_t received(MessageKind kind) const { return received_messages[static_cast<std::size_t>(kind)]; }
