@@ -1,5 +1,7 @@
 #include "node/chain_state.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <mutex>
 
 #include "crypto/sha256.hpp"
@@ -9,7 +11,7 @@
 namespace cityledger::node {
 
 ChainState::ChainState(const audit::Genesis& genesis, const ledger::Store& store)
-    : chain_id_(genesis.chain_id), store_(store), contracts_(genesis.chain_id) {
+    : chain_id_(genesis.chain_id), genesis_hash_(genesis.hash), store_(store), contracts_(genesis.chain_id) {
   for (const auto& account : genesis.accounts) {
     auto& state = accounts_[account.pubkey];
     state.roles.insert(account.roles.begin(), account.roles.end());
@@ -19,12 +21,140 @@ ChainState::ChainState(const audit::Genesis& genesis, const ledger::Store& store
 
 Status ChainState::load() {
   std::unique_lock lock(mutex_);
+  return replay_locked(1);
+}
+
+Status ChainState::replay_locked(std::uint64_t from_height) {
   const std::uint64_t last = store_.last_height();
-  for (std::uint64_t h = 1; h <= last; ++h) {
+  for (std::uint64_t h = from_height; h <= last; ++h) {
     auto block = store_.get_block(h);
     if (!block) return block.status();
     apply_locked(*block);
   }
+  return {};
+}
+
+Status ChainState::load(const pb::StateSnapshot& snapshot, bool* used) {
+  if (used != nullptr) *used = false;
+  std::unique_lock lock(mutex_);
+  CL_CHECK(height_ == 0);  // on a fresh ChainState only
+  const auto fits = [&]() -> Status {
+    if (snapshot.format() != 1)
+      return error(ErrorCode::invalid_argument, "format " + std::to_string(snapshot.format()) + ", not 1");
+    if (snapshot.chain_id() != chain_id_ || snapshot.genesis_hash() != genesis_hash_.to_string())
+      return error(ErrorCode::invalid_argument, "another chain or genesis");
+    if (snapshot.height() == 0 || snapshot.height() > store_.last_height())
+      return error(ErrorCode::invalid_argument, "height " + std::to_string(snapshot.height()) +
+                                                    " is not in the store (last " +
+                                                    std::to_string(store_.last_height()) + ")");
+    auto block = store_.get_block(snapshot.height());
+    if (!block) return block.status();
+    if (snapshot.block_hash() != proto::block_hash(block->header()).to_string())
+      return error(ErrorCode::invalid_argument,
+                   "its block hash is not the stored block's at height " + std::to_string(snapshot.height()));
+    return {};
+  };
+  Status fit = fits();
+  if (fit.ok()) fit = restore_locked(snapshot);
+  if (!fit.ok()) {
+    spdlog::warn("state snapshot not used ({}): replaying all {} blocks", fit.message(),
+                 store_.last_height());
+    return replay_locked(1);
+  }
+  if (used != nullptr) *used = true;
+  return replay_locked(snapshot.height() + 1);
+}
+
+pb::StateSnapshot ChainState::snapshot(const Hash32& block_hash) const {
+  std::shared_lock lock(mutex_);
+  pb::StateSnapshot out;
+  out.set_format(1);
+  out.set_chain_id(chain_id_);
+  out.set_genesis_hash(genesis_hash_.to_string());
+  out.set_height(height_);
+  out.set_block_hash(block_hash.to_string());
+  for (const auto& [key, state] : accounts_) {
+    auto* a = out.add_accounts();
+    a->set_pubkey(key.to_string());
+    for (const auto& role : state.roles) a->add_roles(role);
+    a->set_next_nonce(state.next_nonce);
+  }
+  for (const auto& [from, validators] : schedule_) {
+    auto* set = out.add_schedule();
+    set->set_from_height(from);
+    for (const auto& v : validators) {
+      auto* entry = set->add_validators();
+      entry->set_name(v.name);
+      entry->set_pubkey(v.pubkey.to_string());
+      entry->set_tls_pubkey(v.tls_pubkey.to_string());
+      entry->set_p2p(v.p2p);
+    }
+    if (auto it = set_change_actions_.find(from); it != set_change_actions_.end()) {
+      *set->mutable_action() = it->second;
+    }
+  }
+  for (const auto& hash : applied_proposals_) out.add_applied_proposals(hash.to_string());
+  if (block_limits_) {
+    out.set_has_block_limits(true);
+    out.set_block_max_txs(block_limits_->max_txs);
+    out.set_block_max_bytes(block_limits_->max_bytes);
+  }
+  contracts_.export_to(out);
+  return out;
+}
+
+// Builds every part first and assigns them only when the whole snapshot holds
+// together, so a bad snapshot leaves the genesis state untouched.
+Status ChainState::restore_locked(const pb::StateSnapshot& snapshot) {
+  auto key32 = [](const std::string& bytes, const std::string& what) -> Result<Hash32> {
+    if (bytes.size() != 32) return error(ErrorCode::invalid_argument, what + " is not 32 bytes");
+    return Hash32::from_span(as_bytes(bytes));
+  };
+  std::map<crypto::PublicKey, AccountState> accounts;
+  for (const auto& a : snapshot.accounts()) {
+    auto key = key32(a.pubkey(), "an account key");
+    if (!key) return key.status();
+    AccountState state;
+    state.roles.insert(a.roles().begin(), a.roles().end());
+    state.next_nonce = a.next_nonce();
+    if (!accounts.emplace(*key, std::move(state)).second)
+      return error(ErrorCode::invalid_argument, "account " + key->hex() + " is listed twice");
+  }
+  std::map<std::uint64_t, std::vector<audit::GenesisValidator>> schedule;
+  std::map<std::uint64_t, pb::GovernanceAction> actions;
+  for (const auto& set : snapshot.schedule()) {
+    std::vector<audit::GenesisValidator> validators;
+    for (const auto& v : set.validators()) {
+      auto pubkey = key32(v.pubkey(), "a validator key");
+      if (!pubkey) return pubkey.status();
+      auto pin = key32(v.tls_pubkey(), "a TLS pin");
+      if (!pin) return pin.status();
+      validators.push_back({v.name(), *pubkey, *pin, v.p2p()});
+    }
+    if (validators.empty() || !schedule.emplace(set.from_height(), std::move(validators)).second)
+      return error(ErrorCode::invalid_argument, "the validator schedule is empty or lists a height twice");
+    if (set.has_action()) actions[set.from_height()] = set.action();
+  }
+  // Genesis's set from height 1, as this node's genesis.json says it.
+  if (!schedule.contains(1) || schedule.at(1) != schedule_.at(1) || actions.contains(1))
+    return error(ErrorCode::invalid_argument, "its first validator set is not genesis's");
+  if (actions.size() + 1 != schedule.size())
+    return error(ErrorCode::invalid_argument, "a scheduled set lacks the action that scheduled it");
+  std::set<Hash32> applied;
+  for (const auto& hash : snapshot.applied_proposals()) {
+    auto h = key32(hash, "a proposal hash");
+    if (!h) return h.status();
+    applied.insert(*h);
+  }
+  CL_TRY(contracts_.restore(snapshot));
+  accounts_ = std::move(accounts);
+  schedule_ = std::move(schedule);
+  set_change_actions_ = std::move(actions);
+  applied_proposals_ = std::move(applied);
+  block_limits_.reset();
+  if (snapshot.has_block_limits())
+    block_limits_ = GovernedBlockLimits{snapshot.block_max_txs(), snapshot.block_max_bytes()};
+  height_ = snapshot.height();
   return {};
 }
 

@@ -65,6 +65,7 @@ Result<NodeConfig> NodeConfig::load(const std::filesystem::path& home) {
   CL_TRY(read_value(t, "block", "max_txs", c.block_max_txs, known));
   CL_TRY(read_value(t, "block", "max_bytes", c.block_max_bytes, known));
   CL_TRY(read_value(t, "block", "empty_interval_ms", c.empty_block_interval_ms, known));
+  CL_TRY(read_value(t, "state", "snapshot_interval_blocks", c.state_snapshot_interval, known));
   CL_TRY(read_value(t, "log", "level", c.log_level, known));
   CL_TRY(read_value(t, "log", "format", c.log_format, known));
   // Top-level spellings, as in `log_format = "json"`; one place per setting.
@@ -124,6 +125,8 @@ std::string NodeConfig::to_toml() const {
       {"block", toml::table{{"max_txs", static_cast<std::int64_t>(block_max_txs)},
                             {"max_bytes", static_cast<std::int64_t>(block_max_bytes)},
                             {"empty_interval_ms", static_cast<std::int64_t>(empty_block_interval_ms)}}},
+      {"state",
+       toml::table{{"snapshot_interval_blocks", static_cast<std::int64_t>(state_snapshot_interval)}}},
       {"log", toml::table{{"level", log_level}, {"format", log_format}}},
   };
   std::ostringstream out;

@@ -142,6 +142,60 @@ void ContractBook::apply(const pb::ContractAction& action, std::uint64_t height,
   event_hashes_.insert(subject);
 }
 
+void ContractBook::export_to(pb::StateSnapshot& snapshot) const {
+  std::shared_lock lock(mutex_);
+  for (const auto& [id, record] : contracts_) {
+    auto* c = snapshot.add_contracts();
+    *c->mutable_registration() = record.registration;
+    c->set_height(record.height);
+    c->set_leaf_index(record.leaf_index);
+    c->set_tx_hash(record.tx_hash.to_string());
+    for (const auto& e : record.events) {
+      auto* event = c->add_events();
+      event->set_subject_hash(e.subject_hash.to_string());
+      event->set_kind(e.kind);
+      event->set_height(e.height);
+      event->set_leaf_index(e.leaf_index);
+      event->set_tx_hash(e.tx_hash.to_string());
+    }
+  }
+}
+
+Status ContractBook::restore(const pb::StateSnapshot& snapshot) {
+  std::map<std::string, ContractRecord> contracts;
+  std::unordered_set<Hash32, Hash32Hasher> event_hashes;
+  auto hash = [](const std::string& bytes, const char* what) -> Result<Hash32> {
+    if (bytes.size() != 32)
+      return error(ErrorCode::invalid_argument, std::string("snapshot: ") + what + " is not 32 bytes");
+    return Hash32::from_span(as_bytes(bytes));
+  };
+  for (const auto& c : snapshot.contracts()) {
+    ContractRecord record;
+    record.registration = c.registration();
+    record.height = c.height();
+    record.leaf_index = c.leaf_index();
+    auto tx = hash(c.tx_hash(), "a contract's tx_hash");
+    if (!tx) return tx.status();
+    record.tx_hash = *tx;
+    for (const auto& e : c.events()) {
+      auto subject = hash(e.subject_hash(), "an event's subject_hash");
+      if (!subject) return subject.status();
+      auto event_tx = hash(e.tx_hash(), "an event's tx_hash");
+      if (!event_tx) return event_tx.status();
+      record.events.push_back({*subject, e.kind(), e.height(), e.leaf_index(), *event_tx});
+      event_hashes.insert(*subject);
+    }
+    if (!contracts.emplace(c.registration().contract_id(), std::move(record)).second) {
+      return error(ErrorCode::invalid_argument,
+                   "snapshot: contract '" + c.registration().contract_id() + "' is listed twice");
+    }
+  }
+  std::unique_lock lock(mutex_);
+  contracts_ = std::move(contracts);
+  event_hashes_ = std::move(event_hashes);
+  return {};
+}
+
 std::optional<ContractRecord> ContractBook::contract(const std::string& id) const {
   std::shared_lock lock(mutex_);
   auto it = contracts_.find(id);

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "crypto/schnorr.hpp"
+#include "node/durable_file.hpp"
 #include "node/explorer.hpp"
 #include "node/rpc_service.hpp"
 #include "node/tls_identity.hpp"
@@ -86,7 +87,7 @@ Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
   node->store_ = std::move(store).value();
 
   node->chain_ = std::make_unique<ChainState>(node->genesis_, *node->store_);
-  CL_TRY(node->chain_->load());
+  CL_TRY(node->load_chain_state());
   MempoolLimits mempool_limits;
   mempool_limits.max_txs = config.mempool_max_txs;
   mempool_limits.max_bytes = config.mempool_max_bytes;
@@ -155,6 +156,63 @@ Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
                g.chain_id, node->store_->last_height(), node->store_->log_size(), g.validators.size(),
                node->self_index_ ? ", this node is validator " + std::to_string(*node->self_index_) : "");
   return node;
+}
+
+std::filesystem::path Node::state_snapshot_path() const {
+  return config_.path(config_.data_dir) / "state_snapshot";
+}
+
+// The committed state from the snapshot and the blocks after it, or from every
+// block when there is no usable snapshot (docs/node.md, "State snapshots").
+Status Node::load_chain_state() {
+  const auto started = std::chrono::steady_clock::now();
+  const std::uint64_t last = store_->last_height();
+  auto file = read_file_if_exists(state_snapshot_path());
+  std::optional<pb::StateSnapshot> snapshot;
+  if (!file) {
+    spdlog::warn("cannot read the state snapshot: {}", file.status().message());
+  } else if (*file) {
+    snapshot.emplace();
+    if (!snapshot->ParseFromString(**file)) {
+      spdlog::warn("state snapshot {} does not decode: replaying every block",
+                   state_snapshot_path().string());
+      snapshot.reset();
+    }
+  }
+  bool used = false;
+  if (snapshot) {
+    CL_TRY(chain_->load(*snapshot, &used));
+  } else {
+    CL_TRY(chain_->load());
+  }
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
+          .count();
+  if (used) {
+    spdlog::info("committed state from the snapshot at height {} and {} later block(s) in {} ms",
+                 snapshot->height(), last - snapshot->height(), ms);
+  } else if (last > 0) {
+    spdlog::info("committed state replayed from {} block(s) in {} ms", last, ms);
+  }
+  return {};
+}
+
+// Consensus strand, after a commit: the state after `height`, every
+// state_snapshot_interval blocks. A failure costs only a longer next start.
+void Node::maybe_write_state_snapshot(std::uint64_t height, const Hash32& block_hash) {
+  if (config_.state_snapshot_interval == 0 || height % config_.state_snapshot_interval != 0) return;
+  const pb::StateSnapshot snapshot = chain_->snapshot(block_hash);
+  if (snapshot.height() != height) return;  // cannot happen: the chain state follows every commit
+  std::string bytes;
+  if (!snapshot.SerializeToString(&bytes)) {
+    spdlog::warn("cannot encode the state snapshot of height {}", height);
+    return;
+  }
+  if (Status s = write_file_durably(state_snapshot_path(), bytes); !s.ok()) {
+    spdlog::warn("cannot write the state snapshot of height {}: {}", height, s.message());
+    return;
+  }
+  spdlog::debug("state snapshot of height {} written ({} bytes)", height, bytes.size());
 }
 
 std::vector<p2p::PeerConfig> Node::wanted_peers() {
@@ -485,6 +543,7 @@ void Node::on_commit(const consensus::Commit& commit) {
     transport_->broadcast(e);
   }
   refresh_peers();
+  maybe_write_state_snapshot(height, head.block_hash);
   finish_height(height);
 }
 

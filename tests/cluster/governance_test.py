@@ -331,6 +331,8 @@ def add_home(cluster, net, name, base_port, genesis):
     shutil.copyfile(genesis, os.path.join(home, "genesis.json"))
     node = Node(f"net/{name}", home, f"http://{rpc}", p2p, os.path.join(cluster.workdir, f"net_{name}.log"))
     set_config_value(node.config_path, "block", "empty_interval_ms", 300)
+    # Often, so its restart below starts from a snapshot that holds the set changes.
+    set_config_value(node.config_path, "state", "snapshot_interval_blocks", 10)
     cluster.nodes.append(node)
     return node, pubkey, tls_pin
 
@@ -429,10 +431,16 @@ def scenario_join(cluster, base_port):
     check(cluster.rpc(nodes[2], "status")["peers"] == 3, "node2 is not connected to the three others after rotating")
     log(f"node2 votes with its new keys from height {rotated} (signed checkpoint {signed[0]})")
 
-    # The newcomer restarts from its own store and keeps voting.
+    # The newcomer restarts from its state snapshot (which holds all three set
+    # changes) and the blocks after it, and keeps voting.
     cluster.stop(newcomer)
     cluster.start(newcomer)
     cluster.wait_heights(remaining, cluster.height(nodes[0]) + 3, 120)
+    check("committed state from the snapshot at height" in cluster.log_text(newcomer),
+          "the restarted newcomer did not start from its state snapshot")
+    check(cluster.rpc(newcomer, "get_validators", {"height": rotated})["validator_set_hash"] ==
+          cluster.rpc(nodes[0], "get_validators", {"height": rotated})["validator_set_hash"],
+          "the newcomer's schedule after its restart differs from node0's")
 
     after_path, after_proof, _ = anchor_and_prove(rpc0, submitter, cluster.workdir, "after.csv")
     for path, proof, changes in ((before_path, before_proof, 0), (after_add_path, after_add_proof, 1),

@@ -27,6 +27,7 @@ struct GenesisValidator {
   crypto::PublicKey pubkey;  // consensus key (BIP340 x-only)
   Hash32 tls_pubkey;         // SHA-256 of the TLS certificate's SubjectPublicKeyInfo (DER): the pin
   std::string p2p;           // host:port peers dial
+  bool operator==(const GenesisValidator&) const = default;
 };
 
 struct GenesisAccount {

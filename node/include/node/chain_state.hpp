@@ -17,6 +17,7 @@
 #include "node/contract_book.hpp"
 #include "node/governance.hpp"
 #include "node/mempool.hpp"
+#include "state.pb.h"
 
 namespace cityledger::node {
 
@@ -26,6 +27,13 @@ class ChainState final : public AccountView {
 
   // Replays every stored block (nonces, governance). Fails on a block that does not decode.
   Status load();
+  // The same state from `snapshot` plus the blocks after it (docs/node.md,
+  // "State snapshots"). A snapshot of another chain or genesis, of a height
+  // beyond the store, or whose block hash is not the store's at its height is
+  // not used: every block is replayed and `used` (if given) says false.
+  Status load(const pb::StateSnapshot& snapshot, bool* used = nullptr);
+  // The committed state after the last applied block, whose hash is `block_hash`.
+  pb::StateSnapshot snapshot(const Hash32& block_hash) const;
   // After `block` was durably applied to the store.
   void apply(const pb::Block& block);
 
@@ -68,11 +76,14 @@ class ChainState final : public AccountView {
 
  private:
   void apply_locked(const pb::Block& block);
+  Status replay_locked(std::uint64_t from_height);
+  Status restore_locked(const pb::StateSnapshot& snapshot);
   void apply_governance_locked(const pb::GovernanceAction& action, std::uint64_t height);
   GovernanceState governance_at_locked(std::uint64_t height) const;
   const std::vector<audit::GenesisValidator>& validators_at_locked(std::uint64_t height) const;
 
   const std::string chain_id_;
+  const Hash32 genesis_hash_;
   const ledger::Store& store_;
   mutable std::shared_mutex mutex_;
   std::map<crypto::PublicKey, AccountState> accounts_;

@@ -35,6 +35,9 @@ struct NodeConfig {
   // With no transactions waiting, the next block comes only after this long
   // (a heartbeat that keeps checkpoints fresh without a stream of empty blocks).
   std::uint64_t empty_block_interval_ms = 5000;
+  // [state] snapshot_interval_blocks: write the committed-state snapshot every
+  // this many blocks (docs/node.md, "State snapshots"); 0 never.
+  std::uint64_t state_snapshot_interval = 1000;
 
   std::string log_level = "info";    // trace, debug, info, warn, error
   std::string log_format = "plain";  // plain or json

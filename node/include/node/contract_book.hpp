@@ -21,6 +21,7 @@
 #include "cityledger.pb.h"
 #include "common/bytes.hpp"
 #include "common/result.hpp"
+#include "state.pb.h"
 
 namespace cityledger::node {
 
@@ -63,6 +64,12 @@ class ContractBook {
   // After the block holding the action was durably committed.
   void apply(const pb::ContractAction& action, std::uint64_t height, std::uint64_t leaf_index,
              const Hash32& tx_hash);
+
+  // The whole book for a state snapshot (docs/node.md), ascending by id, and
+  // back. restore() replaces the book; invalid_argument for a snapshot that
+  // does not hold together (a hash of the wrong size, an id twice).
+  void export_to(pb::StateSnapshot& snapshot) const;
+  Status restore(const pb::StateSnapshot& snapshot);
 
   std::optional<ContractRecord> contract(const std::string& id) const;
   std::vector<std::string> ids() const;

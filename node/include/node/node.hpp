@@ -140,6 +140,10 @@ class Node final : public p2p::TransportHandler {
   static std::string held_back_note(std::uint64_t held_back);
   // Consensus strand: the core moves to the height after `height`.
   void start_height_after(std::uint64_t height);
+  // open(): the committed state (snapshot + later blocks, or every block).
+  Status load_chain_state();
+  std::filesystem::path state_snapshot_path() const;
+  void maybe_write_state_snapshot(std::uint64_t height, const Hash32& block_hash);
   // The transport's peer list from the validator schedule (docs/p2p.md,
   // "Peers from the validator schedule"); consensus strand, or open().
   std::vector<p2p::PeerConfig> wanted_peers();

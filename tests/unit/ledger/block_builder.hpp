@@ -96,8 +96,7 @@ class BlockBuilder {
   CommittedBlock next(const Store& store, const std::vector<int>& entries_per_tx) const {
     const ChainHead head = store.head();
     const std::uint64_t height = head.height + 1;
-    CommittedBlock out;
-    pb::Block& block = out.block;
+    pb::Block block;
     std::uint64_t leaf = head.log.size;
     for (std::size_t position = 0; position < entries_per_tx.size(); ++position) {
       const auto key = crypto::SecretKey::from_seed_for_testing(1 + position % 3);
@@ -119,6 +118,16 @@ class BlockBuilder {
       }
       *block.add_txs() = proto::sign_transaction(body, key);
     }
+    return wrap(store, std::move(block));
+  }
+
+  // `block` (its transactions) made the next block of `store`'s chain: the
+  // header's height, time, previous hash, last commit, txs root and log head,
+  // and a commit certificate.
+  CommittedBlock wrap(const Store& store, pb::Block block) const {
+    const ChainHead head = store.head();
+    const std::uint64_t height = head.height + 1;
+    CommittedBlock out;
     pb::BlockHeader& header = *block.mutable_header();
     header.set_chain_id(chain_id_);
     header.set_height(height);
@@ -142,6 +151,7 @@ class BlockBuilder {
     header.set_log_root(log.root.to_string());
     header.set_validator_set_hash(crypto::sha256(std::string_view("validators")).to_string());
     out.commit = commit_for(block);
+    out.block = std::move(block);
     return out;
   }
 

@@ -278,6 +278,43 @@ TEST_F(ContractBookTest, AnEventIsAnchoredOnceAcrossBlocksAndWithinOne) {
   expect_refused(book.check(other, true, &block2), ErrorCode::already_exists, "already registered");
 }
 
+// A state snapshot carries the book whole: a restored book knows the contract,
+// its events, and refuses the same repeats.
+TEST_F(ContractBookTest, ExportAndRestoreKeepTheWholeBook) {
+  register_contract();
+  auto milestone = event("milestone");
+  cosign(milestone, {&p.contractor});
+  book.apply(milestone, 6, 101, crypto::sha256("tx-1"));
+  pb::StateSnapshot snapshot;
+  book.export_to(snapshot);
+  ASSERT_EQ(snapshot.contracts_size(), 1);
+
+  ContractBook restored{chain};
+  ASSERT_TRUE(restored.restore(snapshot).ok());
+  const auto record = restored.contract("tram-line-4");
+  ASSERT_TRUE(record);
+  EXPECT_EQ(record->height, 5u);
+  EXPECT_EQ(record->tx_hash, crypto::sha256("tx-reg"));
+  ASSERT_EQ(record->events.size(), 1u);
+  EXPECT_EQ(record->events[0].leaf_index, 101u);
+  EXPECT_EQ(record->events[0].tx_hash, crypto::sha256("tx-1"));
+  expect_refused(restored.check(milestone, true), ErrorCode::already_exists, "already anchored");
+  expect_refused(restored.check(registration(p), true), ErrorCode::already_exists, "already registered");
+  pb::StateSnapshot again;
+  restored.export_to(again);
+  EXPECT_EQ(again.SerializeAsString(), snapshot.SerializeAsString());
+
+  // A snapshot that does not hold together changes nothing.
+  pb::StateSnapshot bad = snapshot;
+  bad.mutable_contracts(0)->mutable_events(0)->set_tx_hash("short");
+  EXPECT_EQ(restored.restore(bad).code(), ErrorCode::invalid_argument);
+  *bad.mutable_contracts(0) = snapshot.contracts(0);
+  *bad.add_contracts() = snapshot.contracts(0);
+  EXPECT_EQ(restored.restore(bad).code(), ErrorCode::invalid_argument);
+  EXPECT_EQ(restored.ids(), std::vector<std::string>{"tram-line-4"});
+  expect_refused(restored.check(milestone, true), ErrorCode::already_exists, "already anchored");
+}
+
 class Accounts : public AccountView {
  public:
   std::optional<AccountState> account(const crypto::PublicKey& key) const override {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "block_builder.hpp"
 #include "node/application.hpp"
 #include "node/chain_state.hpp"
 #include "node/mempool.hpp"
@@ -306,7 +307,9 @@ class ChainStateGovernance : public ::testing::Test {
     for (std::uint64_t i = 1; i <= 4; ++i) genesis_.accounts.push_back({key(i).public_key(), {"validator"}});
     genesis_.accounts.push_back({key(30).public_key(), {"admin"}});
     ledger::StoreOptions options;
+    genesis_.hash = crypto::sha256(std::string_view("governance-test genesis"));
     options.chain_id = chain;
+    options.genesis_hash = genesis_.hash;
     options.create_if_missing = true;
     auto store = ledger::Store::open(dir_, options);
     ASSERT_TRUE(store.ok()) << store.status().to_string();
@@ -531,6 +534,81 @@ TEST(GovernanceRoles, ValidatorOrAdminCarriesGovernance) {
   EXPECT_TRUE(holds_required_role(validator, body));
   EXPECT_FALSE(holds_required_role(submitter, body));
   EXPECT_EQ(required_roles_text(body), "'validator' or 'admin'");
+}
+
+}  // namespace
+}  // namespace cityledger::node
+
+namespace cityledger::node {
+namespace {
+
+// The committed state from a snapshot plus the later blocks is the state from
+// every block; a snapshot that does not fit the store is not used.
+class ChainStateSnapshot : public ChainStateGovernance {
+ protected:
+  // Stores a block with `action` (a governance transaction of the admin) and applies it to `state`.
+  void commit(ChainState& state, const pb::GovernanceAction& action) {
+    const std::uint64_t height = store_->last_height() + 1;
+    pb::Block block = block_with(height, action);
+    block.clear_header();
+    auto committed = ledger::testing::BlockBuilder(chain, genesis_.hash).wrap(*store_, std::move(block));
+    ASSERT_TRUE(store_->apply_block(committed.block, committed.commit).ok());
+    state.apply(committed.block);
+  }
+  Hash32 head_hash() const { return store_->head().block_hash; }
+  // The state a ChainState loaded with `snapshot` has (and whether it used it).
+  std::pair<std::string, bool> loaded(const pb::StateSnapshot& snapshot) {
+    ChainState state(genesis_, *store_);
+    bool used = false;
+    EXPECT_TRUE(state.load(snapshot, &used).ok());
+    return {state.snapshot(head_hash()).SerializeAsString(), used};
+  }
+};
+
+TEST_F(ChainStateSnapshot, SnapshotPlusLaterBlocksIsTheReplayedState) {
+  ChainState state(genesis_, *store_);
+  commit(state, approved(roles_proposal(state.governance()), {1, 2, 3}));
+  commit(state, approved(add_proposal(state.governance(), 6), {1, 2, 3}));
+  const pb::StateSnapshot at2 = state.snapshot(head_hash());
+  EXPECT_EQ(at2.height(), 2u);
+  EXPECT_EQ(at2.schedule_size(), 2);
+  pb::GovernanceProposal limits;
+  limits.set_chain_id(chain);
+  limits.set_validator_set_hash(proto::to_field(state.governance().validator_set().hash()));
+  limits.mutable_set_block_limits()->set_max_txs(9);
+  limits.mutable_set_block_limits()->set_max_bytes(1u << 20);
+  commit(state, approved(limits, {2, 3, 4}));
+  const std::string expected = state.snapshot(head_hash()).SerializeAsString();
+
+  ChainState replayed(genesis_, *store_);
+  ASSERT_TRUE(replayed.load().ok());
+  EXPECT_EQ(replayed.snapshot(head_hash()).SerializeAsString(), expected);
+  EXPECT_EQ(loaded(at2), std::make_pair(expected, true));
+  ChainState from_snapshot(genesis_, *store_);
+  ASSERT_TRUE(from_snapshot.load(at2).ok());
+  EXPECT_EQ(from_snapshot.validator_set_at(6).size(), 5u);
+  ASSERT_TRUE(from_snapshot.governed_block_limits());
+  EXPECT_EQ(from_snapshot.governed_block_limits()->max_txs, 9u);
+  EXPECT_TRUE(from_snapshot.account(key(20).public_key()));
+  EXPECT_EQ(from_snapshot.set_changes_up_to(6).size(), 1u);
+
+  // Each of these is refused and every block replayed instead: same state.
+  auto changed = [&](auto edit) {
+    pb::StateSnapshot copy = at2;
+    edit(copy);
+    return loaded(copy);
+  };
+  const auto replayed_all = std::make_pair(expected, false);
+  EXPECT_EQ(changed([](pb::StateSnapshot& s) { s.set_block_hash(std::string(32, '\x01')); }), replayed_all);
+  EXPECT_EQ(changed([](pb::StateSnapshot& s) { s.set_height(4); }), replayed_all);
+  EXPECT_EQ(changed([](pb::StateSnapshot& s) { s.set_format(2); }), replayed_all);
+  EXPECT_EQ(changed([](pb::StateSnapshot& s) { s.set_chain_id("other"); }), replayed_all);
+  EXPECT_EQ(
+      changed([](pb::StateSnapshot& s) { s.mutable_schedule(0)->mutable_validators(0)->set_name("x"); }),
+      replayed_all);
+  EXPECT_EQ(changed([](pb::StateSnapshot& s) { s.mutable_schedule(1)->clear_action(); }), replayed_all);
+  EXPECT_EQ(changed([](pb::StateSnapshot& s) { s.mutable_accounts(0)->set_pubkey("short"); }), replayed_all);
+  EXPECT_EQ(changed([](pb::StateSnapshot& s) { *s.add_accounts() = s.accounts(0); }), replayed_all);
 }
 
 }  // namespace
