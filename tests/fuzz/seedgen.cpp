@@ -15,6 +15,7 @@
 #include "proto/codec.hpp"
 #include "proto/contracts.hpp"
 #include "proto/objects.hpp"
+#include "state.pb.h"
 
 using namespace cityledger;
 namespace fs = std::filesystem;
@@ -217,6 +218,31 @@ int main(int argc, char** argv) {
       }
       write(root / "governance_action", n++, proto::encode(action));
     }
+  }
+
+  // State snapshots for state_snapshot: empty, and one contract with an event
+  // (the registration and payment of sample_contract_txs).
+  {
+    write(root / "state_snapshot", n++, pb::StateSnapshot().SerializeAsString());
+    pb::StateSnapshot snapshot;
+    snapshot.set_format(1);
+    snapshot.set_chain_id(fuzz::chain_id);
+    snapshot.set_height(7);
+    const auto txs = sample_contract_txs(key);
+    pb::TxBody registration, payment;
+    CL_CHECK(registration.ParseFromString(txs.at(0).body()) && payment.ParseFromString(txs.at(1).body()));
+    auto* c = snapshot.add_contracts();
+    *c->mutable_registration() = registration.contract().registration();
+    c->set_height(5);
+    c->set_leaf_index(40);
+    c->set_tx_hash(proto::tx_hash(txs.at(0)).to_string());
+    auto* e = c->add_events();
+    e->set_subject_hash(crypto::sha256("payment subject").to_string());
+    e->set_kind(payment.contract().event().kind());
+    e->set_height(6);
+    e->set_leaf_index(41);
+    e->set_tx_hash(proto::tx_hash(txs.at(1)).to_string());
+    write(root / "state_snapshot", n++, snapshot.SerializeAsString());
   }
 
   // Governance proposals for set_change_proposal: each set change (an
