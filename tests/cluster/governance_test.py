@@ -46,6 +46,53 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from verify_proof import G, N, point_mul, tagged_hash  # noqa: E402
 
 
+class Net:
+    """A 4-validator testnet and the paths and keys the scenarios use."""
+
+    def __init__(self, cluster, base_port):
+        self.nodes = cluster.add_testnet("net", 4, base_port)
+        self.dir = os.path.join(cluster.workdir, "net")
+        self.genesis = os.path.join(self.dir, "genesis.json")
+        self.validator_keys = [os.path.join(node.home, "validator.key") for node in self.nodes]
+        self.pubkeys = [run_cli("pubkey", "--key", k, expect=0).stdout.strip() for k in self.validator_keys]
+        self.admin = os.path.join(self.dir, "keys", "admin.key")
+        self.submitter = os.path.join(self.dir, "keys", "submitter.key")
+        self.rpc0 = self.nodes[0].rpc_url
+        with open(self.genesis) as f:
+            self.chain_id = json.load(f)["chain_id"]
+
+
+def init_home(cluster, home, chain_id, *args):
+    """`cityledgerd init`: a home with new keys; returns (pubkey, TLS pin)."""
+    r = subprocess.run([cluster.binary, "init", "--home", home, "--chain-id", chain_id, *args], capture_output=True,
+                       text=True, timeout=60)
+    check(r.returncode == 0, f"init {home}: {r.stderr}")
+    fields = dict(line.split(":", 1) for line in r.stdout.splitlines() if ":" in line)
+    return fields["validator pubkey"].strip(), fields["tls pubkey pin"].strip()
+
+
+def resigned(cluster, bundle_path, signers, name):
+    """A copy of a bundle whose checkpoint is signed by `signers` ((pubkey,
+    key file) pairs) instead: what those keys could forge. Returns (path, bundle)."""
+    with open(bundle_path) as f:
+        bundle = json.load(f)
+    digest = hashlib.sha256(bundle["checkpoint"]["body"].encode()).digest()
+    bundle["checkpoint"]["signatures"] = [{"validator": pub, "signature": bip340_sign(key, digest)}
+                                          for pub, key in signers]
+    path = os.path.join(cluster.workdir, name)
+    with open(path, "w") as f:
+        json.dump(bundle, f)
+    return path, bundle
+
+
+def check_python_verifier(genesis, verdicts):
+    """The independent Python verifier agrees: (bundle, expected exit code) pairs."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop", "verify_proof.py")
+    for bundle, expect in verdicts:
+        r = subprocess.run([sys.executable, script, genesis, bundle], capture_output=True, text=True, timeout=120)
+        check(r.returncode == expect, f"verify_proof.py {bundle}: exit {r.returncode}: {r.stdout}{r.stderr}")
+
+
 def propose(rpc, out, *args):
     r = run_cli("--rpc", rpc, "--json", "gov", "propose", *args, "--out", out, expect=0)
     return json.loads(r.stdout)
@@ -70,12 +117,9 @@ def account_roles(cluster, node, pubkey):
 
 
 def scenario_roles(cluster, base_port):
-    nodes = cluster.add_testnet("net", 4, base_port)
-    net = os.path.join(cluster.workdir, "net")
-    validator_keys = [os.path.join(node.home, "validator.key") for node in nodes]
-    admin = os.path.join(net, "keys", "admin.key")
-    submitter = os.path.join(net, "keys", "submitter.key")
-    rpc0 = nodes[0].rpc_url
+    net = Net(cluster, base_port)
+    nodes, validator_keys = net.nodes, net.validator_keys
+    admin, submitter, rpc0 = net.admin, net.submitter, net.rpc0
     start_network(cluster, nodes, min_height=2)
 
     newcomer = os.path.join(cluster.workdir, "newcomer.key")
@@ -261,13 +305,8 @@ def check_bundles_across_the_removal(cluster, genesis, before_proof, after_proof
 
     # The same checkpoint signed by node0, node1 (removed) and node2: a quorum of
     # genesis's set, but node1 is not a member of the set in charge.
-    digest = hashlib.sha256(after["checkpoint"]["body"].encode()).digest()
-    forged = json.loads(json.dumps(after))
-    forged["checkpoint"]["signatures"] = [{"validator": pubkeys[i], "signature": bip340_sign(validator_keys[i], digest)}
-                                          for i in (0, 1, 2)]
-    forged_path = os.path.join(cluster.workdir, "forged-old-set.json")
-    with open(forged_path, "w") as f:
-        json.dump(forged, f)
+    forged_path, forged = resigned(cluster, after_proof, [(pubkeys[i], validator_keys[i]) for i in (0, 1, 2)],
+                                   "forged-old-set.json")
     r = run_cli("verify", "--genesis", genesis, "--proof", forged_path, expect=1)
     check("checkpoint_quorum" in r.stdout and pubkeys[1] in r.stdout,
           f"unclear refusal of a checkpoint signed by the removed set: {r.stdout}")
@@ -280,10 +319,7 @@ def check_bundles_across_the_removal(cluster, genesis, before_proof, after_proof
         json.dump(forged, f)
     run_cli("verify", "--genesis", genesis, "--proof", omitted_path, expect=0)
     # The independent Python verifier follows the change too.
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop", "verify_proof.py")
-    for bundle, expect in ((after_proof, 0), (forged_path, 1)):
-        r = subprocess.run([sys.executable, script, genesis, bundle], capture_output=True, text=True, timeout=120)
-        check(r.returncode == expect, f"verify_proof.py {bundle}: exit {r.returncode}: {r.stdout}{r.stderr}")
+    check_python_verifier(genesis, ((after_proof, 0), (forged_path, 1)))
     log("the bundle after the change carries it; the old set's signatures are refused")
 
 
@@ -316,19 +352,13 @@ def check_disconnected(cluster, remaining, removed, effective):
     log(f"{removed.name} is disconnected (stopped at height {stuck}, the others at {cluster.height(remaining[0])})")
 
 
-def add_home(cluster, net, name, base_port, genesis):
+def add_home(cluster, net, name, base_port):
     """A validator home that is not in genesis (`cityledgerd init`, with the
     network's genesis.json); returns the Node and its pubkey and TLS pin."""
-    home = os.path.join(net, name)
+    home = os.path.join(net.dir, name)
     p2p, rpc = f"127.0.0.1:{base_port}", f"127.0.0.1:{base_port + 1}"
-    with open(genesis) as f:
-        chain_id = json.load(f)["chain_id"]
-    r = subprocess.run([cluster.binary, "init", "--home", home, "--chain-id", chain_id, "--name", name,
-                        "--p2p", p2p, "--rpc", rpc], capture_output=True, text=True, timeout=60)
-    check(r.returncode == 0, f"init {name}: {r.stderr}")
-    fields = dict(line.split(":", 1) for line in r.stdout.splitlines() if ":" in line)
-    pubkey, tls_pin = fields["validator pubkey"].strip(), fields["tls pubkey pin"].strip()
-    shutil.copyfile(genesis, os.path.join(home, "genesis.json"))
+    pubkey, tls_pin = init_home(cluster, home, net.chain_id, "--name", name, "--p2p", p2p, "--rpc", rpc)
+    shutil.copyfile(net.genesis, os.path.join(home, "genesis.json"))
     node = Node(f"net/{name}", home, f"http://{rpc}", p2p, os.path.join(cluster.workdir, f"net_{name}.log"))
     set_config_value(node.config_path, "block", "empty_interval_ms", 300)
     # Often, so its restart below starts from a snapshot that holds the set changes.
@@ -339,15 +369,10 @@ def add_home(cluster, net, name, base_port, genesis):
 
 def scenario_join(cluster, base_port):
     """A fifth validator joins and then node1 leaves, while anchoring goes on."""
-    nodes = cluster.add_testnet("net", 4, base_port)
-    net = os.path.join(cluster.workdir, "net")
-    genesis = os.path.join(net, "genesis.json")
-    validator_keys = [os.path.join(node.home, "validator.key") for node in nodes]
-    pubkeys = [run_cli("pubkey", "--key", k, expect=0).stdout.strip() for k in validator_keys]
-    admin = os.path.join(net, "keys", "admin.key")
-    submitter = os.path.join(net, "keys", "submitter.key")
-    rpc0 = nodes[0].rpc_url
-    newcomer, new_pub, new_pin = add_home(cluster, net, "node4", base_port + 40, genesis)
+    net = Net(cluster, base_port)
+    nodes, genesis, validator_keys, pubkeys = net.nodes, net.genesis, net.validator_keys, net.pubkeys
+    admin, submitter, rpc0 = net.admin, net.submitter, net.rpc0
+    newcomer, new_pub, new_pin = add_home(cluster, net, "node4", base_port + 40)
     new_key = os.path.join(newcomer.home, "validator.key")
     start_network(cluster, nodes, min_height=2)
     # Not in genesis: it starts as a follower, and nobody accepts its TLS key yet.
@@ -403,13 +428,7 @@ def scenario_join(cluster, base_port):
     # node2 rotates both keys: its operator restarts it with the new ones once
     # the last height of its old keys is committed (docs/governance.md).
     fresh = os.path.join(cluster.workdir, "node2-new-keys")
-    with open(genesis) as f:
-        chain_id = json.load(f)["chain_id"]
-    r = subprocess.run([cluster.binary, "init", "--home", fresh, "--chain-id", chain_id], capture_output=True,
-                       text=True, timeout=60)
-    check(r.returncode == 0, f"init for new keys: {r.stderr}")
-    fields = dict(line.split(":", 1) for line in r.stdout.splitlines() if ":" in line)
-    rotated_pub, rotated_pin = fields["validator pubkey"].strip(), fields["tls pubkey pin"].strip()
+    rotated_pub, rotated_pin = init_home(cluster, fresh, net.chain_id)
     rotated = cluster.height(nodes[0]) + 10
     rotation = os.path.join(cluster.workdir, "rotate.json")
     propose(rpc0, rotation, "rotate-keys", "--pubkey", pubkeys[2], "--new-pubkey", rotated_pub, "--new-tls-pubkey",
@@ -452,34 +471,19 @@ def scenario_join(cluster, base_port):
 
     # The last checkpoint re-signed by the five-validator set's old quorum, node1
     # included: refused, node1 is not in the set in charge.
-    with open(after_proof) as f:
-        after = json.load(f)
-    digest = hashlib.sha256(after["checkpoint"]["body"].encode()).digest()
     signers = [(pubkeys[i], validator_keys[i]) for i in (0, 1, 2)] + [(new_pub, new_key)]
-    after["checkpoint"]["signatures"] = [{"validator": pub, "signature": bip340_sign(key, digest)}
-                                         for pub, key in signers]
-    forged_path = os.path.join(cluster.workdir, "forged-removed-set.json")
-    with open(forged_path, "w") as f:
-        json.dump(after, f)
+    forged_path, _ = resigned(cluster, after_proof, signers, "forged-removed-set.json")
     r = run_cli("verify", "--genesis", genesis, "--proof", forged_path, expect=1)
     check("checkpoint_quorum" in r.stdout and pubkeys[1] in r.stdout,
           f"unclear refusal of a checkpoint signed with the removed validator: {r.stdout}")
-    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "interop", "verify_proof.py")
-    for bundle, expect in ((after_proof, 0), (forged_path, 1)):
-        r = subprocess.run([sys.executable, script, genesis, bundle], capture_output=True, text=True, timeout=120)
-        check(r.returncode == expect, f"verify_proof.py {bundle}: exit {r.returncode}: {r.stdout}{r.stderr}")
+    check_python_verifier(genesis, ((after_proof, 0), (forged_path, 1)))
     log("a checkpoint signed with the removed validator is refused")
 
 
 def scenario_remove(cluster, base_port):
-    nodes = cluster.add_testnet("net", 4, base_port)
-    net = os.path.join(cluster.workdir, "net")
-    genesis = os.path.join(net, "genesis.json")
-    validator_keys = [os.path.join(node.home, "validator.key") for node in nodes]
-    pubkeys = [run_cli("pubkey", "--key", k, expect=0).stdout.strip() for k in validator_keys]
-    admin = os.path.join(net, "keys", "admin.key")
-    submitter = os.path.join(net, "keys", "submitter.key")
-    rpc0 = nodes[0].rpc_url
+    net = Net(cluster, base_port)
+    nodes, genesis, validator_keys, pubkeys = net.nodes, net.genesis, net.validator_keys, net.pubkeys
+    admin, submitter, rpc0 = net.admin, net.submitter, net.rpc0
     remaining = [nodes[0], nodes[2], nodes[3]]
     remaining_keys = [pubkeys[0], pubkeys[2], pubkeys[3]]
     start_network(cluster, nodes, min_height=2)
