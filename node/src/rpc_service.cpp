@@ -101,6 +101,27 @@ json entry_json_at(const ledger::Store& store, std::uint64_t index) {
 
 }  // namespace
 
+json validator_sets_json(const Node& node, std::uint64_t height) {
+  json sets = json::array();
+  for (const auto& change : node.chain().set_changes_up_to(height)) {
+    json approvals = json::array();
+    for (const auto& a : change.action.approvals()) {
+      approvals.push_back(
+          {{"validator", to_hex(as_bytes(a.validator()))}, {"signature", to_hex(as_bytes(a.signature()))}});
+    }
+    json validators = json::array();
+    for (const auto& v : change.validators) {
+      validators.push_back(
+          {{"name", v.name}, {"pubkey", v.pubkey.hex()}, {"tls_pubkey", v.tls_pubkey.hex()}, {"p2p", v.p2p}});
+    }
+    sets.push_back({{"effective_height", change.effective_height},
+                    {"proposal", to_hex(as_bytes(change.action.proposal()))},
+                    {"approvals", approvals},
+                    {"validators", validators}});
+  }
+  return sets;
+}
+
 json checkpoint_json(const pb::Checkpoint& checkpoint) {
   json sigs = json::array();
   for (const auto& s : checkpoint.signatures()) {
@@ -149,23 +170,7 @@ Result<json> proof_bundle(const Node& node, std::uint64_t leaf_index,
   json cp = checkpoint_json(*checkpoint);
   // Every set change in charge by the checkpoint's height, with the approvals
   // of the set before it: genesis alone is then the root of trust.
-  json sets = json::array();
-  for (const auto& change : node.chain().set_changes_up_to(body->height)) {
-    json approvals = json::array();
-    for (const auto& a : change.action.approvals()) {
-      approvals.push_back(
-          {{"validator", to_hex(as_bytes(a.validator()))}, {"signature", to_hex(as_bytes(a.signature()))}});
-    }
-    json validators = json::array();
-    for (const auto& v : change.validators) {
-      validators.push_back(
-          {{"name", v.name}, {"pubkey", v.pubkey.hex()}, {"tls_pubkey", v.tls_pubkey.hex()}, {"p2p", v.p2p}});
-    }
-    sets.push_back({{"effective_height", change.effective_height},
-                    {"proposal", to_hex(as_bytes(change.action.proposal()))},
-                    {"approvals", approvals},
-                    {"validators", validators}});
-  }
+  const json sets = validator_sets_json(node, body->height);
   return json{{"format", audit::proof_format_v1},
               {"chain_id", node.genesis().chain_id},
               {"entry", entry},
@@ -466,6 +471,20 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
                     {"hash", g.hash.hex()},   {"validators", validators},
                     {"accounts", accounts},   {"quorum", crypto::checkpoint_quorum(g.validators.size())}};
       });
+
+  d.add(MethodSpec("get_validator_sets",
+                   "The validator-set changes in charge by a height (default: the head), as proof bundles "
+                   "carry them in validator_sets: follow them from genesis to know who signs a checkpoint",
+                   {ParamSpec("height", height_schema, false)}),
+        [&node](const json& params) -> MethodResult {
+          const std::uint64_t head = node.chain().height();
+          const std::uint64_t height = u64_param(params, "height").value_or(head);
+          if (height > head) {
+            return error(ErrorCode::not_found,
+                         "height " + std::to_string(height) + " is above the head " + std::to_string(head));
+          }
+          return json{{"height", height}, {"validator_sets", validator_sets_json(node, height)}};
+        });
 
   d.add(MethodSpec("get_validator_activity",
                    "Each validator's newest precommit in a commit certificate, the recent final checkpoints "
