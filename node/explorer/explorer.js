@@ -79,6 +79,7 @@ document.addEventListener("securitypolicyviolation", (e) =>
     blocks: new Map(), // height -> block
     checkpoints: new Map(), // height -> checkpoint
     checkedCheckpoint: new Map(), // height -> "verified"/"failed: ..."
+    checkpointQuorum: new Map(), // height -> the quorum of the set in charge (checked checkpoints)
     newestCheckpoint: null,
   };
 
@@ -121,9 +122,11 @@ document.addEventListener("securitypolicyviolation", (e) =>
   function renderCheckpoints() {
     const body = $("checkpoints").querySelector("tbody");
     const heights = [...state.checkpoints.keys()].sort((a, b) => b - a).slice(0, CHECKPOINTS_SHOWN);
-    const quorum = state.genesis ? state.genesis.quorum : "?";
     body.replaceChildren(...heights.map((h) => {
       const c = state.checkpoints.get(h);
+      // Unchecked rows: the quorum of the set in charge now (status).
+      const quorum = state.checkpointQuorum.get(h) ||
+        (state.status ? cityledger.quorumOf(state.status.validators.length) : "?");
       const checked = state.checkedCheckpoint.get(h) || "";
       return el("tr", {},
         el("td", {}, h),
@@ -135,18 +138,35 @@ document.addEventListener("securitypolicyviolation", (e) =>
     }));
   }
 
-  // The newest checkpoint's signatures are checked here, like a proof's.
+  // The newest checkpoint's signatures are checked here, like a proof's:
+  // against the set in charge at its height, which the node's set changes
+  // (get_validator_sets) give once followed from the trusted genesis.
   async function checkCheckpoint(h, c) {
-    if (!state.trusted || state.checkedCheckpoint.has(h)) return;
+    const trusted = state.trusted;
+    if (!trusted || state.checkedCheckpoint.has(h)) return;
+    // A verdict reached against a trust root the user has since replaced is dropped.
+    const record = (verdict, quorum) => {
+      if (state.trusted !== trusted) return;
+      if (quorum !== undefined) state.checkpointQuorum.set(h, quorum);
+      state.checkedCheckpoint.set(h, verdict);
+    };
+    let validators;
+    try {
+      const sets = await rpc("get_validator_sets", { height: h });
+      validators = (await cityledger.followSetChanges(sets.validator_sets, trusted, h)).validators;
+    } catch (e) {
+      record(`failed: ${e.message}`);
+      return;
+    }
     const digest = await cityledger.sha256(new TextEncoder().encode(c.body));
-    const members = new Set(state.trusted.validators.map((v) => v.pubkey));
+    const members = new Set(validators.map((v) => v.pubkey));
     let valid = 0;
     for (const s of c.signatures) {
       if (members.has(s.validator) && await cityledger.schnorrVerify(
         cityledger.hexToBytes(s.validator), digest, cityledger.hexToBytes(s.signature))) valid++;
     }
-    const quorum = cityledger.quorumOf(state.trusted.validators.length);
-    state.checkedCheckpoint.set(h, valid >= quorum ? "verified" : `failed: ${valid} valid, ${quorum} needed`);
+    const quorum = cityledger.quorumOf(validators.length);
+    record(valid >= quorum ? "verified" : `failed: ${valid} valid, ${quorum} needed`, quorum);
   }
 
   async function refresh() {
@@ -387,7 +407,10 @@ document.addEventListener("securitypolicyviolation", (e) =>
     const outcome = await cityledger.verifyBundle(bundle, state.trusted, fileHash);
     renderChain(outcome, fileHash);
     setVerdict(outcome.verified ? "verified" : "failed", outcome.verified
-      ? `VERIFIED: leaf ${bundle.leaf_index} of the log, block ${outcome.chain.entry.height}, endorsed by a quorum of the ${state.trustedLabel} validators`
+      ? `VERIFIED: leaf ${bundle.leaf_index} of the log, block ${outcome.chain.entry.height}, endorsed by a quorum of the ${state.trustedLabel} validators` +
+        (outcome.chain.set_changes.length
+          ? ` as changed by ${outcome.chain.set_changes.length} approved set change${outcome.chain.set_changes.length > 1 ? "s" : ""}`
+          : "")
       : `NOT VERIFIED: ${outcome.reason}`);
     return outcome;
   }
@@ -438,6 +461,7 @@ document.addEventListener("securitypolicyviolation", (e) =>
       (file ? (same ? " — identical to the node's." : " — DIFFERENT from the node's genesis.") :
         " — to trust no node, choose your own copy of genesis.json.");
     state.checkedCheckpoint.clear();
+    state.checkpointQuorum.clear();
     await verifyChosenFile();
   }
 
