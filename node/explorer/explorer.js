@@ -99,9 +99,10 @@ document.addEventListener("securitypolicyviolation", (e) =>
     c.className = "connection";
   }
 
-  function validatorName(index) {
-    const v = state.genesis && state.genesis.validators[index];
-    return v ? v.name : `#${index}`;
+  // A block's proposer: get_block names it from the set in charge of the
+  // block's height (proposer_index is an index in that set, not in genesis's).
+  function proposerName(b) {
+    return b.proposer ? b.proposer.name : `#${b.proposer_index}`;
   }
 
   function renderBlocks() {
@@ -114,7 +115,7 @@ document.addEventListener("securitypolicyviolation", (e) =>
         el("td", {}, utc(b.time_unix_ms)),
         el("td", {}, b.tx_count),
         el("td", {}, b.log_size),
-        el("td", {}, validatorName(b.proposer_index)),
+        el("td", {}, proposerName(b)),
         el("td", { class: "hash", title: b.hash }, short(b.hash)));
     }));
   }
@@ -216,9 +217,12 @@ document.addEventListener("securitypolicyviolation", (e) =>
       el("td", {}, v.index),
       el("td", {}, v.name + (v.self ? " (this node)" : "")),
       el("td", { class: "hash", title: v.pubkey }, short(v.pubkey)),
-      el("td", { class: v.connected ? "ok" : "bad" }, v.self ? "self" : v.connected ? "yes" : "no"),
-      el("td", {}, v.last_precommit_height
-        ? `block ${v.last_precommit_height} · ${utc(v.last_precommit_time_unix_ms)}` : "none recently"),
+      // null: not known for a validator outside genesis's keys (get_validator_activity).
+      v.connected === null ? el("td", {}, "unknown")
+        : el("td", { class: v.connected ? "ok" : "bad" }, v.self ? "self" : v.connected ? "yes" : "no"),
+      el("td", {}, v.last_precommit_height === null ? "not tracked"
+        : v.last_precommit_height ? `block ${v.last_precommit_height} · ${utc(v.last_precommit_time_unix_ms)}`
+          : "none recently"),
       el("td", {}, v.last_checkpoint_height ? `block ${v.last_checkpoint_height}` : "none recently"),
       activity.checkpoints === 0
         ? el("td", {}, "no final checkpoints here")
@@ -314,7 +318,7 @@ document.addEventListener("securitypolicyviolation", (e) =>
       if (/^[0-9]+$/.test(query)) {
         const b = await rpc("get_block", { height: Number(query) });
         return show("block", el("h3", {}, `Block ${b.height}`), kv([
-          ["hash", b.hash], ["time (UTC)", utc(b.time_unix_ms)], ["proposer", validatorName(b.proposer_index)],
+          ["hash", b.hash], ["time (UTC)", utc(b.time_unix_ms)], ["proposer", proposerName(b)],
           ["previous block", b.previous_block_hash], ["log size", b.log_size], ["log root", b.log_root],
           ["transactions", b.txs.length ? el("span", {}, ...b.txs.flatMap((t) => [link(short(t), t), " "])) : "none"],
         ]));

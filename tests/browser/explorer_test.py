@@ -13,7 +13,11 @@ height; "verify a file" says VERIFIED for the anchored file and NOT VERIFIED
 (with the reason) for a wrong file and for a tampered proof bundle; the search
 finds the transaction by its hash; the page's BIP340 code gives the expected
 result for every BIP340 test vector; tampered bundles fail in the page's
-verifier; a bundle across real, signed validator-set changes (a removal, an
+verifier; after node1 is removed by governance on the running network, the
+validators panel lists the new set, blocks name their proposers from it, the
+newest checkpoint is checked against it, and the node's bundle (now across the
+removal) verifies with the change shown as a step; a bundle across real,
+signed validator-set changes (a removal, an
 addition and a key rotation, from tests/interop's make_bundle) verifies with
 its own genesis chosen as the trust root and shows each change as a step, and
 tampered copies of it (an approval signature, the stated resulting set, a
@@ -195,6 +199,27 @@ def verify_in_page(driver, input_css, path):
     return wait_for(f"a verdict after choosing {os.path.basename(path)}",
                     lambda: (lambda r: r if r["verdict"] in ("verified", "failed") else False)(
                         driver.execute(VERDICT_JS)))
+
+
+def remove_validator(cli, nodes, net, cluster):
+    """Removes node1 with `cityledger gov propose/sign/submit` (docs/governance.md):
+    approved by node0, node2 and node3, effective a few blocks ahead."""
+    def run_cli(*argv):
+        r = subprocess.run([cli, *argv], capture_output=True, text=True, timeout=120)
+        check(r.returncode == 0, f"cityledger {' '.join(argv[:4])} failed ({r.returncode}): {r.stderr}")
+        return r.stdout
+    keys = [os.path.join(node.home, "validator.key") for node in nodes]
+    pubkey = run_cli("pubkey", "--key", keys[1]).strip()
+    effective = cluster.height(nodes[0]) + 10
+    proposal = os.path.join(net, "remove-node1.json")
+    run_cli("--rpc", nodes[0].rpc_url, "--json", "gov", "propose", "remove-validator", "--pubkey", pubkey,
+            "--effective-height", str(effective), "--memo", "node1 leaves", "--out", proposal)
+    for key in (keys[0], keys[2], keys[3]):
+        run_cli("gov", "sign", "--proposal", proposal, "--key", key)
+    committed = json.loads(run_cli("--rpc", nodes[0].rpc_url, "--json", "gov", "submit", "--proposal", proposal,
+                                   "--key", os.path.join(net, "keys", "admin.key"), "--wait"))
+    check(committed["height"] < effective, f"the removal committed at {committed['height']}, after {effective}")
+    return {"effective": effective, "pubkey": pubkey}
 
 
 def run(cluster, args, workdir):
@@ -502,11 +527,42 @@ def run(cluster, args, workdir):
         check(len(results) == len(vectors) and not wrong_rows, f"BIP340 vectors failed in the page: {wrong_rows}")
         log(f"all {len(vectors)} BIP340 vectors pass in the page")
 
-        # Back to the node's bundle: verified again, and that is what the screenshot shows.
+        # A real removal on the running network: node1 (in the middle, so later
+        # indexes shift) removed by governance, approved offline by the other three.
+        removed = remove_validator(args.cli, nodes, net, cluster)
+        remaining = [n for n in nodes if n.name != "node1"]
+        cluster.wait_heights(remaining, removed["effective"] + 3, START_DEADLINE)
+        # The validators panel lists the set in charge now: three, without node1.
+        wait_for("the validators panel to list the three remaining validators", lambda: driver.execute(
+            "return [...document.querySelectorAll('#validators tbody tr')].map(r => r.children[1].textContent);")
+            == ["node0 (this node)", "node2", "node3"], interval=0.5)
+        # Blocks from the removal on are proposed by the remaining three, named
+        # by the set in charge of their height (proposer_index is an index in it).
+        blocks_js = """return [...document.querySelectorAll('#blocks tbody tr')].map(r =>
+            [Number(r.dataset.height), r.children[4].textContent]);"""
+        shown = wait_for("blocks after the removal listed", lambda: (lambda rows: rows if rows and min(
+            h for h, _ in rows) >= removed["effective"] else False)(driver.execute(blocks_js)), interval=0.5)
+        for h, proposer in shown:
+            expected = cluster.rpc(nodes[0], "get_block", {"height": h})["proposer"]["name"]
+            check(proposer == expected and proposer != "node1", f"block {h} shown proposed by {proposer}, not {expected}")
+        # The newest checkpoint, signed by the new set, checked in the page from genesis.
+        newest_js = """const row = document.querySelector('#checkpoints tbody tr');
+            return row ? [Number(row.children[0].textContent), row.lastElementChild.textContent] : null;"""
+        wait_for("a checkpoint after the removal checked as verified in the page", lambda: (lambda row: row and row[
+            0] >= removed["effective"] and row[1] == "verified")(driver.execute(newest_js)), interval=0.5)
+        log(f"node1 removed from height {removed['effective']}: the page lists the new set and checks its checkpoints")
+
+        # Back to the node's bundle: now across the removal (its checkpoint is
+        # newer), verified, and that is what the screenshot shows.
         driver.execute("document.getElementById('verify-bundle').value = '';"
                        "document.getElementById('verify-file').value = '';")
         r = verify_in_page(driver, "#verify-file", good)
         check(r["verdict"] == "verified", f"the anchored file, with the node's bundle again: {r}")
+        chain_text = "\n".join(r["chain"])
+        check("✓ set change 1" in chain_text and "removes node1" in chain_text
+              and "3 validators in charge" in chain_text and "node1" not in chain_text.split("✓ signatures")[1],
+              f"the node's bundle across the removal: {r['chain']}")
+        log(f"the node's bundle across the removal: {r['text']}")
         driver.execute("window.scrollTo(0, 0);")
         driver.screenshot(args.screenshot)
         print(f"screenshot: {args.screenshot}", flush=True)
