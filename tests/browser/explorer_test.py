@@ -15,8 +15,9 @@ finds the transaction by its hash; the page's BIP340 code gives the expected
 result for every BIP340 test vector; tampered bundles fail in the page's
 verifier; after node1 is removed by governance on the running network, the
 validators panel lists the new set, blocks name their proposers from it, the
-newest checkpoint is checked against it, and the node's bundle (now across the
-removal) verifies with the change shown as a step; a bundle across real,
+newest checkpoint is checked against it, the node's bundle (now across the
+removal) verifies with the change shown as a step, and `cityledger watch`
+follows the change (and alarms on a state file with another set history); a bundle across real,
 signed validator-set changes (a removal, an
 addition and a key rotation, from tests/interop's make_bundle) verifies with
 its own genesis chosen as the trust root and shows each change as a step, and
@@ -199,6 +200,14 @@ def verify_in_page(driver, input_css, path):
     return wait_for(f"a verdict after choosing {os.path.basename(path)}",
                     lambda: (lambda r: r if r["verdict"] in ("verified", "failed") else False)(
                         driver.execute(VERDICT_JS)))
+
+
+def run_watch(cli, genesis, state, rpc, expect):
+    """`cityledger watch --once`; returns its output."""
+    r = subprocess.run([cli, "watch", "--genesis", genesis, "--state", state, "--once", "--node", rpc],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == expect, f"watch exited {r.returncode}, expected {expect}: {r.stdout} {r.stderr}")
+    return r.stdout
 
 
 def remove_validator(cli, nodes, net, cluster):
@@ -529,9 +538,30 @@ def run(cluster, args, workdir):
 
         # A real removal on the running network: node1 (in the middle, so later
         # indexes shift) removed by governance, approved offline by the other three.
+        # `cityledger watch` sees the same removal: it keeps a checkpoint from
+        # before it, then follows the set change to the new set's checkpoints.
+        genesis_path = os.path.join(net, "genesis.json")
+        watch_state = os.path.join(workdir, "watch.json")
+        watch = lambda state, expect: run_watch(args.cli, genesis_path, state, rpc0, expect)  # noqa: E731
+        watch(watch_state, 0)
         removed = remove_validator(args.cli, nodes, net, cluster)
         remaining = [n for n in nodes if n.name != "node1"]
         cluster.wait_heights(remaining, removed["effective"] + 3, START_DEADLINE)
+        watch(watch_state, 0)
+        with open(watch_state) as f:
+            kept = json.load(f)
+        check(len(kept["validator_sets"]) == 1 and kept["validator_sets"][0]["effective_height"] == removed["effective"]
+              and int(kept["checkpoint"]["body"].split("\n")[3].split()[1]) >= removed["effective"],
+              f"watch kept {kept}")
+        forked = json.loads(json.dumps(kept))
+        approvals = forked["validator_sets"][0]["approvals"]
+        approvals[0], approvals[1] = approvals[1], approvals[0]
+        forked_state = os.path.join(workdir, "watch-forked.json")
+        with open(forked_state, "w") as f:
+            json.dump(forked, f)
+        out = watch(forked_state, 1)
+        check("ALARM" in out and "validator-set history forks" in out, f"watch on another set history: {out}")
+        log("watch followed the removal; another set history raises an alarm")
         # The validators panel lists the set in charge now: three, without node1.
         wait_for("the validators panel to list the three remaining validators", lambda: driver.execute(
             "return [...document.querySelectorAll('#validators tbody tr')].map(r => r.children[1].textContent);")

@@ -173,7 +173,13 @@ int run_watch(const Global& g, const WatchOptions& o) {
           continue;
         }
         if (!s.ok()) return alarm(urls[i], s.message());
-        if (v->body.tree_size == kept->body.tree_size) continue;
+        // The same log: keep the newer checkpoint only when it brings set
+        // changes the kept one predates, so that they are kept (and compared
+        // from now on) even while nothing is anchored.
+        if (v->body.tree_size == kept->body.tree_size &&
+            !(v->body.height > kept->body.height && v->validator_sets.size() > kept->validator_sets.size())) {
+          continue;
+        }
         kept = std::move(*v);
       } else {
         // A lagging node: its older checkpoint must be a prefix of ours.
