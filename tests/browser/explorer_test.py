@@ -545,7 +545,7 @@ def run(cluster, args, workdir):
         watch = lambda state, expect: run_watch(args.cli, genesis_path, state, rpc0, expect)  # noqa: E731
         watch(watch_state, 0)
         removed = remove_validator(args.cli, nodes, net, cluster)
-        remaining = [n for n in nodes if n.name != "node1"]
+        remaining = [n for n in nodes if n is not nodes[1]]  # node1 stops once dropped
         cluster.wait_heights(remaining, removed["effective"] + 3, START_DEADLINE)
         watch(watch_state, 0)
         with open(watch_state) as f:
