@@ -3,6 +3,7 @@
 #include <chrono>
 #include <future>
 #include <map>
+#include <set>
 
 #include "audit/proof_bundle.hpp"
 #include "crypto/checkpoint.hpp"
@@ -505,13 +506,22 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
           const std::uint64_t head = node.status().height;
           const auto in_charge = node.chain().validators_at(head + 1);
           const std::size_t n = in_charge.size();
-          // ExplorerStats counts precommits by genesis index (with_genesis_indexes),
-          // and peer ids are genesis indexes for genesis's validators: both are
-          // known only for members holding a genesis consensus key. For others
+          // ExplorerStats counts precommits by genesis index (with_genesis_indexes):
+          // known only for members holding a genesis consensus key; for others
           // (added, or with a rotated key) they are null, not guessed.
           std::map<crypto::PublicKey, std::uint32_t> genesis_index;
           for (std::uint32_t i = 0; i < genesis.validators.size(); ++i)
             genesis_index[genesis.validators[i].pubkey] = i;
+          // Connected peers by the validator entry each peer id stands for
+          // (peer ids are genesis indexes only for genesis's validators).
+          std::set<crypto::PublicKey> connected_keys;
+          std::set<Hash32> connected_pins;
+          for (const auto& [peer, height] : peers) {
+            if (auto v = node.peer_validator(peer)) {
+              connected_keys.insert(v->pubkey);
+              connected_pins.insert(v->tls_pubkey);
+            }
+          }
           // Liveness from checkpoint signatures, by key: every validator signs every
           // checkpoint and a final one keeps collecting them, whereas a commit
           // certificate holds only the first 2f+1 precommits.
@@ -535,16 +545,22 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
             const auto& v = in_charge[i];
             const auto g = genesis_index.find(v.pubkey);
             const bool from_genesis = g != genesis_index.end();
+            // self_index is the genesis index of this node's key (none for a key
+            // genesis does not hold).
             const bool is_self = from_genesis && self == g->second;
-            json entry = {{"index", i}, {"name", v.name}, {"pubkey", v.pubkey.hex()}, {"self", is_self}};
+            json entry = {{"index", i},
+                          {"name", v.name},
+                          {"pubkey", v.pubkey.hex()},
+                          {"self", is_self},
+                          // A consensus key rotated with the TLS key kept is the same connection.
+                          {"connected", is_self || connected_keys.contains(v.pubkey) ||
+                                            connected_pins.contains(v.tls_pubkey)}};
             if (from_genesis) {
               const auto& a = activity.at(g->second);
-              entry["connected"] = is_self || peers.contains(g->second);
               entry["last_precommit_height"] = a.last_signed_height;
               entry["last_precommit_time_unix_ms"] = a.last_signed_time_unix_ms;
               entry["precommits_in_certificates"] = a.signed_in_window;
             } else {
-              entry["connected"] = nullptr;
               entry["last_precommit_height"] = nullptr;
               entry["last_precommit_time_unix_ms"] = nullptr;
               entry["precommits_in_certificates"] = nullptr;
