@@ -563,9 +563,11 @@ def run(cluster, args, workdir):
         check("ALARM" in out and "validator-set history forks" in out, f"watch on another set history: {out}")
         log("watch followed the removal; another set history raises an alarm")
         # The validators panel lists the set in charge now: three, without node1.
-        wait_for("the validators panel to list the three remaining validators", lambda: driver.execute(
-            "return [...document.querySelectorAll('#validators tbody tr')].map(r => r.children[1].textContent);")
-            == ["node0 (this node)", "node2", "node3"], interval=0.5)
+        # (name, connected): the peers matched to the set's entries (Node::peer_validator).
+        wait_for("the validators panel to list the three remaining validators, connected", lambda: driver.execute(
+            "return [...document.querySelectorAll('#validators tbody tr')].map(r => "
+            "[r.children[1].textContent, r.children[3].textContent]);")
+            == [["node0 (this node)", "self"], ["node2", "yes"], ["node3", "yes"]], interval=0.5)
         # Blocks from the removal on are proposed by the remaining three, named
         # by the set in charge of their height (proposer_index is an index in it).
         blocks_js = """return [...document.querySelectorAll('#blocks tbody tr')].map(r =>
