@@ -4,6 +4,7 @@
 #include <set>
 
 #include "audit/set_change.hpp"
+#include "common/check.hpp"
 #include "crypto/signing.hpp"
 #include "json_fields.hpp"
 
@@ -15,6 +16,7 @@ using json_fields::u64;
 using nlohmann::json;
 
 const std::vector<GenesisValidator>& ValidatorSchedule::at(std::uint64_t height) const {
+  CL_CHECK(!sets.empty());  // follow_validator_sets always starts with genesis's set
   auto it = std::upper_bound(sets.begin(), sets.end(), height,
                              [](std::uint64_t h, const auto& entry) { return h < entry.first; });
   return it == sets.begin() ? sets.front().second : std::prev(it)->second;
