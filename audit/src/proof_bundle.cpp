@@ -3,13 +3,17 @@
 #include <algorithm>
 #include <set>
 
-#include "audit/set_change.hpp"
+#include "audit/validator_sets.hpp"
 #include "crypto/checkpoint.hpp"
 #include "crypto/merkle.hpp"
 #include "crypto/signing.hpp"
+#include "json_fields.hpp"
 
 namespace cityledger::audit {
 
+using json_fields::hex32;
+using json_fields::shape_problem;
+using json_fields::u64;
 using nlohmann::json;
 
 nlohmann::ordered_json Verdict::to_json() const {
@@ -69,40 +73,6 @@ class Checker {
   Verdict verdict;
 };
 
-std::optional<Hash32> hex32(const json& v) {
-  if (!v.is_string()) return std::nullopt;
-  const auto& s = v.get_ref<const std::string&>();
-  auto h = Hash32::from_hex(s);
-  if (!h || h->hex() != s) return std::nullopt;  // lowercase only
-  return h;
-}
-
-// "" when `object` is an object with every required key and no key outside
-// required + optional; otherwise what is wrong. Bundles are strict so that no
-// byte of one can change without verification noticing.
-std::string shape_problem(const json& object, const std::string& where,
-                          std::initializer_list<const char*> required,
-                          std::initializer_list<const char*> optional = {}) {
-  if (!object.is_object()) return where + " must be an object";
-  for (const char* key : required) {
-    if (!object.contains(key)) return where + " lacks \"" + key + "\"";
-  }
-  for (const auto& [key, value] : object.items()) {
-    bool known = false;
-    for (const char* k : required) known = known || key == k;
-    for (const char* k : optional) known = known || key == k;
-    if (!known) return where + " has an unknown field \"" + key + "\"";
-  }
-  return "";
-}
-
-std::optional<std::uint64_t> u64(const json& v) {
-  if (v.is_number_unsigned()) return v.get<std::uint64_t>();
-  if (v.is_number_integer() && v.get<std::int64_t>() >= 0)
-    return static_cast<std::uint64_t>(v.get<std::int64_t>());
-  return std::nullopt;
-}
-
 // A Merkle path: an array of at most 64 hashes (64-hex strings).
 std::optional<std::vector<Hash32>> hash_path(const json& v) {
   if (!v.is_array() || v.size() > 64) return std::nullopt;
@@ -113,135 +83,6 @@ std::optional<std::vector<Hash32>> hash_path(const json& v) {
     path.push_back(*h);
   }
   return path;
-}
-
-// One entry of "validator_sets": the approvals must be valid signatures by
-// distinct members of `previous` over the proposal's governance digest, and at
-// least the quorum of `previous`. "" when they are, else what is wrong.
-std::string approval_problem(const json& approvals, const std::vector<GenesisValidator>& previous,
-                             const std::string& chain_id, ByteSpan proposal) {
-  if (!approvals.is_array() || approvals.size() > 1024) return "approvals must be an array (at most 1024)";
-  const Hash32 digest = crypto::signing_digest(crypto::purpose::governance, chain_id, proposal);
-  std::set<crypto::PublicKey> signers;
-  for (const auto& a : approvals) {
-    const std::string shape = shape_problem(a, "approval", {"validator", "signature"});
-    if (!shape.empty()) return shape;
-    auto key = hex32(a["validator"]);
-    auto sig = a["signature"].is_string() ? crypto::Signature::from_hex(a["signature"].get<std::string>())
-                                          : std::nullopt;
-    if (!key || !sig || sig->hex() != a["signature"].get<std::string>())
-      return "an approval must be {validator: 64 hex, signature: 128 hex}";
-    const bool member = std::any_of(previous.begin(), previous.end(),
-                                    [&](const GenesisValidator& v) { return v.pubkey == *key; });
-    if (!member) return "approval by " + key->hex() + ", which is not a member of the set before the change";
-    if (!signers.insert(*key).second) return "two approvals by " + key->hex();
-    if (!crypto::verify(*key, digest, *sig))
-      return "the approval of " + key->hex() + " does not verify over this proposal";
-  }
-  const std::size_t quorum = crypto::checkpoint_quorum(previous.size());
-  if (signers.size() < quorum) {
-    return std::to_string(signers.size()) + " valid approvals, " + std::to_string(quorum) + " of the " +
-           std::to_string(previous.size()) + " validators before the change are needed";
-  }
-  return "";
-}
-
-std::optional<std::vector<GenesisValidator>> validators_from_json(const json& v) {
-  if (!v.is_array() || v.size() > 1024) return std::nullopt;
-  std::vector<GenesisValidator> out;
-  for (const auto& member : v) {
-    if (!shape_problem(member, "validator", {"name", "pubkey", "tls_pubkey", "p2p"}).empty())
-      return std::nullopt;
-    auto key = hex32(member["pubkey"]);
-    auto pin = hex32(member["tls_pubkey"]);
-    if (!key || !pin || !member["name"].is_string() || !member["p2p"].is_string()) return std::nullopt;
-    out.push_back({member["name"].get<std::string>(), *key, *pin, member["p2p"].get<std::string>()});
-  }
-  return out;
-}
-
-// Follows "validator_sets" from genesis (docs/proof-format.md): each change in
-// order of strictly increasing effective height, for this chain, naming the
-// hash of the set before it, approved by a quorum of that set, applied by the
-// node's rules; every change takes effect at or before the checkpoint's
-// height. Returns the set in charge of `height`, or nothing after recording
-// the failed check.
-std::optional<std::vector<GenesisValidator>> follow_set_changes(Checker& c, const json& sets,
-                                                                const Genesis& genesis,
-                                                                std::uint64_t height) {
-  if (!c.check("validator_sets", sets.is_array() && sets.size() <= 1024,
-               "validator_sets must be an array of at most 1024 set changes")) {
-    return std::nullopt;
-  }
-  std::vector<GenesisValidator> current = genesis.validators;
-  std::uint64_t previous_height = 1;  // genesis's set is in charge from height 1
-  for (std::size_t i = 0; i < sets.size(); ++i) {
-    const json& change = sets[i];
-    std::string where = "validator_sets[" + std::to_string(i) + "]";
-    const std::string shape =
-        shape_problem(change, where, {"effective_height", "proposal", "approvals"}, {"validators"});
-    if (!c.check("set_change_shape", shape.empty(), shape)) return std::nullopt;
-    const auto effective = u64(change["effective_height"]);
-    const auto hex =
-        change["proposal"].is_string() ? change["proposal"].get<std::string>() : std::string("-");
-    const auto proposal = from_hex(hex);
-    if (!c.check("set_change_shape", effective && proposal && !proposal->empty() && to_hex(*proposal) == hex,
-                 where + " needs effective_height (a number) and proposal (lowercase hex)")) {
-      return std::nullopt;
-    }
-    where += " (effective at height " + std::to_string(*effective) + ")";
-    if (!c.check("set_change_order", *effective > previous_height,
-                 where + ": effective heights must increase strictly from genesis (height 1), after " +
-                     std::to_string(previous_height))) {
-      return std::nullopt;
-    }
-    if (!c.check("set_change_height", *effective <= height,
-                 where + ": takes effect after the checkpoint's height " + std::to_string(height))) {
-      return std::nullopt;
-    }
-    auto decoded = decode_set_change_proposal(*proposal);
-    if (!c.check("set_change_proposal", decoded.ok(),
-                 decoded.ok() ? "" : where + ": proposal: " + decoded.status().message())) {
-      return std::nullopt;
-    }
-    if (!c.check(
-            "set_change_effective_height", decoded->effective_height == *effective,
-            where + ": the proposal says effective_height " + std::to_string(decoded->effective_height))) {
-      return std::nullopt;
-    }
-    if (!c.check("set_change_chain", decoded->chain_id == genesis.chain_id,
-                 where + ": the proposal is for chain '" + decoded->chain_id + "'")) {
-      return std::nullopt;
-    }
-    const Hash32 before = validator_set_hash(current);
-    if (!c.check("set_change_set_hash", decoded->validator_set_hash == before,
-                 where + ": the proposal names set " + decoded->validator_set_hash.hex() +
-                     ", but the set before it is " + before.hex() + " (stale or out of order)")) {
-      return std::nullopt;
-    }
-    const std::string approvals = approval_problem(change["approvals"], current, genesis.chain_id, *proposal);
-    if (!c.check("set_change_approvals", approvals.empty(), where + ": " + approvals)) return std::nullopt;
-    auto next = apply_set_change(current, *decoded);
-    if (!c.check("set_change_apply", next.ok(), next.ok() ? "" : where + ": " + next.status().message())) {
-      return std::nullopt;
-    }
-    if (change.contains("validators")) {
-      const auto listed = validators_from_json(change["validators"]);
-      const bool same = listed && listed->size() == next->size() &&
-                        std::equal(listed->begin(), listed->end(), next->begin(),
-                                   [](const GenesisValidator& a, const GenesisValidator& b) {
-                                     return a.name == b.name && a.pubkey == b.pubkey &&
-                                            a.tls_pubkey == b.tls_pubkey && a.p2p == b.p2p;
-                                   });
-      if (!c.check("set_change_validators", same,
-                   where + ": the listed validators are not the set the change produces")) {
-        return std::nullopt;
-      }
-    }
-    current = std::move(next).value();
-    previous_height = *effective;
-  }
-  return current;
 }
 
 }  // namespace
@@ -380,10 +221,11 @@ Verdict verify(const json& bundle, const Genesis& genesis, const std::optional<H
           "the root the inclusion path gives differs from the checkpoint's root");
 
   // Who is in charge: genesis's set, then each approved change from its height.
-  auto in_charge = follow_set_changes(c, bundle.value("validator_sets", json()), genesis, body->height);
-  if (!in_charge) return done();
+  auto schedule =
+      follow_validator_sets(bundle.value("validator_sets", json()), genesis, body->height, &v.checks);
+  if (!schedule) return done();
   std::vector<crypto::PublicKey> validators;
-  for (const auto& member : *in_charge) validators.push_back(member.pubkey);
+  for (const auto& member : schedule->at(body->height)) validators.push_back(member.pubkey);
   std::vector<crypto::CheckpointSignature> signatures;
   bool signatures_ok = checkpoint.contains("signatures") && checkpoint["signatures"].is_array() &&
                        checkpoint["signatures"].size() <= 1024;

@@ -49,6 +49,9 @@ class Reader {
   Result<std::pair<std::uint32_t, std::uint32_t>> tag() {
     auto t = varint();
     if (!t) return t.status();
+    // Protobuf's field numbers end at 2^29 - 1; a larger one must not be
+    // truncated into a known field (2^32 + 1 would read as field 1).
+    if ((*t >> 3) > 0x1fffffff) return error(ErrorCode::invalid_argument, "field number above 2^29 - 1");
     const auto field = static_cast<std::uint32_t>(*t >> 3);
     const auto wire = static_cast<std::uint32_t>(*t & 7);
     if (field <= last_field_) return error(ErrorCode::invalid_argument, "fields out of canonical order");

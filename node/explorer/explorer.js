@@ -79,6 +79,7 @@ document.addEventListener("securitypolicyviolation", (e) =>
     blocks: new Map(), // height -> block
     checkpoints: new Map(), // height -> checkpoint
     checkedCheckpoint: new Map(), // height -> "verified"/"failed: ..."
+    checkpointQuorum: new Map(), // height -> the quorum of the set in charge (checked checkpoints)
     newestCheckpoint: null,
   };
 
@@ -98,9 +99,10 @@ document.addEventListener("securitypolicyviolation", (e) =>
     c.className = "connection";
   }
 
-  function validatorName(index) {
-    const v = state.genesis && state.genesis.validators[index];
-    return v ? v.name : `#${index}`;
+  // A block's proposer: get_block names it from the set in charge of the
+  // block's height (proposer_index is an index in that set, not in genesis's).
+  function proposerName(b) {
+    return b.proposer ? b.proposer.name : `#${b.proposer_index}`;
   }
 
   function renderBlocks() {
@@ -113,7 +115,7 @@ document.addEventListener("securitypolicyviolation", (e) =>
         el("td", {}, utc(b.time_unix_ms)),
         el("td", {}, b.tx_count),
         el("td", {}, b.log_size),
-        el("td", {}, validatorName(b.proposer_index)),
+        el("td", {}, proposerName(b)),
         el("td", { class: "hash", title: b.hash }, short(b.hash)));
     }));
   }
@@ -121,9 +123,11 @@ document.addEventListener("securitypolicyviolation", (e) =>
   function renderCheckpoints() {
     const body = $("checkpoints").querySelector("tbody");
     const heights = [...state.checkpoints.keys()].sort((a, b) => b - a).slice(0, CHECKPOINTS_SHOWN);
-    const quorum = state.genesis ? state.genesis.quorum : "?";
     body.replaceChildren(...heights.map((h) => {
       const c = state.checkpoints.get(h);
+      // Unchecked rows: the quorum of the set in charge now (status).
+      const quorum = state.checkpointQuorum.get(h) ||
+        (state.status ? cityledger.quorumOf(state.status.validators.length) : "?");
       const checked = state.checkedCheckpoint.get(h) || "";
       return el("tr", {},
         el("td", {}, h),
@@ -135,18 +139,35 @@ document.addEventListener("securitypolicyviolation", (e) =>
     }));
   }
 
-  // The newest checkpoint's signatures are checked here, like a proof's.
+  // The newest checkpoint's signatures are checked here, like a proof's:
+  // against the set in charge at its height, which the node's set changes
+  // (get_validator_sets) give once followed from the trusted genesis.
   async function checkCheckpoint(h, c) {
-    if (!state.trusted || state.checkedCheckpoint.has(h)) return;
+    const trusted = state.trusted;
+    if (!trusted || state.checkedCheckpoint.has(h)) return;
+    // A verdict reached against a trust root the user has since replaced is dropped.
+    const record = (verdict, quorum) => {
+      if (state.trusted !== trusted) return;
+      if (quorum !== undefined) state.checkpointQuorum.set(h, quorum);
+      state.checkedCheckpoint.set(h, verdict);
+    };
+    let validators;
+    try {
+      const sets = await rpc("get_validator_sets", { height: h });
+      validators = (await cityledger.followSetChanges(sets.validator_sets, trusted, h)).validators;
+    } catch (e) {
+      record(`failed: ${e.message}`);
+      return;
+    }
     const digest = await cityledger.sha256(new TextEncoder().encode(c.body));
-    const members = new Set(state.trusted.validators.map((v) => v.pubkey));
+    const members = new Set(validators.map((v) => v.pubkey));
     let valid = 0;
     for (const s of c.signatures) {
       if (members.has(s.validator) && await cityledger.schnorrVerify(
         cityledger.hexToBytes(s.validator), digest, cityledger.hexToBytes(s.signature))) valid++;
     }
-    const quorum = cityledger.quorumOf(state.trusted.validators.length);
-    state.checkedCheckpoint.set(h, valid >= quorum ? "verified" : `failed: ${valid} valid, ${quorum} needed`);
+    const quorum = cityledger.quorumOf(validators.length);
+    record(valid >= quorum ? "verified" : `failed: ${valid} valid, ${quorum} needed`, quorum);
   }
 
   async function refresh() {
@@ -197,8 +218,10 @@ document.addEventListener("securitypolicyviolation", (e) =>
       el("td", {}, v.name + (v.self ? " (this node)" : "")),
       el("td", { class: "hash", title: v.pubkey }, short(v.pubkey)),
       el("td", { class: v.connected ? "ok" : "bad" }, v.self ? "self" : v.connected ? "yes" : "no"),
-      el("td", {}, v.last_precommit_height
-        ? `block ${v.last_precommit_height} · ${utc(v.last_precommit_time_unix_ms)}` : "none recently"),
+      // null: not tracked for a validator outside genesis's keys (get_validator_activity).
+      el("td", {}, v.last_precommit_height === null ? "not tracked"
+        : v.last_precommit_height ? `block ${v.last_precommit_height} · ${utc(v.last_precommit_time_unix_ms)}`
+          : "none recently"),
       el("td", {}, v.last_checkpoint_height ? `block ${v.last_checkpoint_height}` : "none recently"),
       activity.checkpoints === 0
         ? el("td", {}, "no final checkpoints here")
@@ -294,7 +317,7 @@ document.addEventListener("securitypolicyviolation", (e) =>
       if (/^[0-9]+$/.test(query)) {
         const b = await rpc("get_block", { height: Number(query) });
         return show("block", el("h3", {}, `Block ${b.height}`), kv([
-          ["hash", b.hash], ["time (UTC)", utc(b.time_unix_ms)], ["proposer", validatorName(b.proposer_index)],
+          ["hash", b.hash], ["time (UTC)", utc(b.time_unix_ms)], ["proposer", proposerName(b)],
           ["previous block", b.previous_block_hash], ["log size", b.log_size], ["log root", b.log_root],
           ["transactions", b.txs.length ? el("span", {}, ...b.txs.flatMap((t) => [link(short(t), t), " "])) : "none"],
         ]));
@@ -387,7 +410,10 @@ document.addEventListener("securitypolicyviolation", (e) =>
     const outcome = await cityledger.verifyBundle(bundle, state.trusted, fileHash);
     renderChain(outcome, fileHash);
     setVerdict(outcome.verified ? "verified" : "failed", outcome.verified
-      ? `VERIFIED: leaf ${bundle.leaf_index} of the log, block ${outcome.chain.entry.height}, endorsed by a quorum of the ${state.trustedLabel} validators`
+      ? `VERIFIED: leaf ${bundle.leaf_index} of the log, block ${outcome.chain.entry.height}, endorsed by a quorum of the ${state.trustedLabel} validators` +
+        (outcome.chain.set_changes.length
+          ? ` as changed by ${outcome.chain.set_changes.length} approved set change${outcome.chain.set_changes.length > 1 ? "s" : ""}`
+          : "")
       : `NOT VERIFIED: ${outcome.reason}`);
     return outcome;
   }
@@ -438,6 +464,7 @@ document.addEventListener("securitypolicyviolation", (e) =>
       (file ? (same ? " — identical to the node's." : " — DIFFERENT from the node's genesis.") :
         " — to trust no node, choose your own copy of genesis.json.");
     state.checkedCheckpoint.clear();
+    state.checkpointQuorum.clear();
     await verifyChosenFile();
   }
 

@@ -246,9 +246,11 @@ const cityledger = (() => {
     }
     return fields;
   }
+  // Strict UTF-8, as Protobuf's string fields and audit/src/wire.hpp read it: a
+  // leading U+FEFF is kept (ignoreBOM), not silently dropped.
+  const utf8 = (bytes) => new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
   const kindNames = { 1: "file", 2: "dataset-root", 3: "record-set", 4: "contract-event", 5: "contract-registration" };
   function decodeLogEntry(bytes) {
-    const utf8 = new TextDecoder("utf-8", { fatal: true });
     const out = {
       content_hash: "",
       kind: "unknown",
@@ -272,13 +274,13 @@ const cityledger = (() => {
           } else if (n === 2) {
             out.kind = kindNames[Number(v)] || "unknown";
           } else if (n === 3) {
-            out.dataset_id = utf8.decode(v);
+            out.dataset_id = utf8(v);
           } else {
             let key = "";
             let val = "";
             for (const [mn, mv] of readFields(v, { 1: 2, 2: 2 })) {
-              if (mn === 1) key = utf8.decode(mv);
-              else val = utf8.decode(mv);
+              if (mn === 1) key = utf8(mv);
+              else val = utf8(mv);
             }
             if (lastKey !== null && !(key > lastKey)) throw new Error("metadata keys not strictly ascending");
             lastKey = key;
@@ -296,6 +298,221 @@ const cityledger = (() => {
     }
     if (!haveEntry) throw new Error("no entry");
     return out;
+  }
+
+  // ------------------------------------------------------------ validator-set changes
+
+  // The set-change part of canonical GovernanceProposal bytes
+  // (docs/proof-format.md, "The set-change proposal bytes";
+  // audit::decode_set_change_proposal): chain_id = 1, validator_set_hash = 2
+  // (32 bytes, required), effective_height = 3, memo = 4, then exactly one of
+  // add_validator = 10, remove_validator = 11, rotate_validator_keys = 12, last.
+  function decodeSetChangeProposal(bytes) {
+    const out = { chain_id: "", validator_set_hash: null, effective_height: 0, memo: "", kind: null };
+    const key32 = (v, name) => {
+      if (v.length !== 32) throw new Error(`${name} must be 32 bytes`);
+      return bytesToHex(v);
+    };
+    const fields = readFields(bytes, { 1: 2, 2: 2, 3: 0, 4: 2, 10: 2, 11: 2, 12: 2, 13: 2, 14: 2 });
+    for (const [number, value] of fields) {
+      if (out.kind !== null) throw new Error(`field ${number} after the action`);
+      if (number === 1) out.chain_id = utf8(value);
+      else if (number === 4) out.memo = utf8(value);
+      else if (number === 2) out.validator_set_hash = key32(value, "validator_set_hash");
+      else if (number === 3) {
+        if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error("effective_height too large for this verifier");
+        out.effective_height = Number(value);
+      } else if (number === 10) {
+        out.kind = "add_validator";
+        const sub = readFields(value, { 1: 2 });
+        if (sub.length !== 1) throw new Error("add_validator has no validator");
+        const entry = {};
+        for (const [n, v] of readFields(sub[0][1], { 1: 2, 2: 2, 3: 2, 4: 2 })) {
+          if (n === 1) entry.name = utf8(v);
+          else if (n === 2) entry.pubkey = key32(v, "validator pubkey");
+          else if (n === 3) entry.tls_pubkey = key32(v, "validator tls_pubkey");
+          else entry.p2p = utf8(v);
+        }
+        if (Object.keys(entry).length !== 4) throw new Error("an added validator needs name, pubkey, tls_pubkey and p2p");
+        out.added = { name: entry.name, pubkey: entry.pubkey, tls_pubkey: entry.tls_pubkey, p2p: entry.p2p };
+      } else if (number === 11 || number === 12) {
+        const rotate = number === 12;
+        out.kind = rotate ? "rotate_validator_keys" : "remove_validator";
+        for (const [n, v] of readFields(value, rotate ? { 1: 2, 2: 2, 3: 2 } : { 1: 2 })) {
+          if (n === 1) out.pubkey = key32(v, "pubkey");
+          else if (n === 2) out.new_pubkey = key32(v, "new_pubkey");
+          else out.new_tls_pubkey = key32(v, "new_tls_pubkey");
+        }
+        if (out.pubkey === undefined) throw new Error(`${out.kind} has no pubkey`);
+      } else {
+        throw new Error(`the proposal's action (field ${number}) is not a validator-set change`);
+      }
+    }
+    if (out.validator_set_hash === null) throw new Error("proposal has no validator_set_hash");
+    if (out.kind === null) throw new Error("proposal has no validator-set change");
+    return out;
+  }
+
+  // SHA-256 over the 32-byte consensus keys in index order
+  // (audit::validator_set_hash, BlockHeader.validator_set_hash).
+  const validatorSetHash = async (validators) => sha256(concat(...validators.map((v) => hexToBytes(v.pubkey, 32))));
+
+  // crypto::signing_digest(purpose, chain_id, message): SHA-256 of
+  // "cityledger/v1/sig" 0x00 || u8(len(purpose)) purpose || u16be(len(chain_id)) chain_id || message.
+  async function signingDigest(purpose, chainId, message) {
+    const p = new TextEncoder().encode(purpose);
+    const c = new TextEncoder().encode(chainId);
+    if (!p.length || p.length > 0xff || !c.length || c.length > 0xffff) throw new Error("bad purpose or chain id");
+    return sha256(concat(new TextEncoder().encode("cityledger/v1/sig"), Uint8Array.of(0, p.length), p,
+      Uint8Array.of(c.length >> 8, c.length & 0xff), c, message));
+  }
+
+  const isValidXOnlyKey = (hex) => liftX(bytesToBigInt(hexToBytes(hex, 32))) !== null;
+
+  // audit::apply_set_change: add appends, remove erases (later indexes move
+  // down), rotate replaces the key and/or pin in place. Throws the reason.
+  function applySetChange(validators, change) {
+    const out = validators.map((v) => ({ ...v }));
+    if (change.kind === "add_validator") {
+      if (!isValidXOnlyKey(change.added.pubkey)) throw new Error("the added validator's pubkey is not a valid x-only public key");
+      out.push({ ...change.added });
+    } else {
+      const i = out.findIndex((v) => v.pubkey === change.pubkey);
+      if (change.kind === "remove_validator") {
+        if (i < 0) throw new Error("the validator to remove is not in the current set");
+        out.splice(i, 1);
+      } else {
+        if (i < 0) throw new Error("the validator whose keys rotate is not in the current set");
+        if (change.new_pubkey === undefined && change.new_tls_pubkey === undefined) {
+          throw new Error("rotate_validator_keys changes nothing");
+        }
+        if (change.new_pubkey !== undefined) {
+          if (!isValidXOnlyKey(change.new_pubkey)) throw new Error("new_pubkey is not a valid x-only public key");
+          out[i].pubkey = change.new_pubkey;
+        }
+        if (change.new_tls_pubkey !== undefined) out[i].tls_pubkey = change.new_tls_pubkey;
+      }
+    }
+    if (!out.length) throw new Error("the resulting validator set would be empty");
+    for (const [field, what] of [["pubkey", "the consensus key"], ["tls_pubkey", "the TLS pin"], ["name", "the name"]]) {
+      const seen = new Set();
+      for (const v of out) {
+        if (seen.has(v[field])) throw new Error(`the resulting set has ${what} ${JSON.stringify(v[field])} twice`);
+        seen.add(v[field]);
+      }
+    }
+    return out;
+  }
+
+  const isLowerHex = (s, chars) => typeof s === "string" && s.length === chars && /^[0-9a-f]*$/.test(s);
+  const isU64 = (n) => Number.isSafeInteger(n) && n >= 0;
+  const shortKey = (hex) => (typeof hex === "string" ? hex.slice(0, 16) : String(hex));
+
+  // Follows `sets` (a bundle's validator_sets) from genesis's validators, as
+  // audit/src/proof_bundle.cpp's follow_set_changes does: effective heights
+  // increase strictly after 1 and reach at most `height`; each proposal is a
+  // canonical set change for this chain and this height, names the hash of
+  // the set before it, carries valid approvals by a quorum of distinct members
+  // of that set, and produces the listed validators (when listed). Returns
+  // {validators, changes: [{effective_height, kind, subject, memo, approvers,
+  // quorum, before, after}]}; throws a SetChangeError with the reason.
+  class SetChangeError extends Error {}
+  async function followSetChanges(sets, genesis, height) {
+    if (!Array.isArray(sets) || sets.length > 1024) {
+      throw new SetChangeError("validator_sets must be an array of at most 1024 set changes");
+    }
+    let current = genesis.validators.map((v) => ({ name: v.name, pubkey: v.pubkey, tls_pubkey: v.tls_pubkey, p2p: v.p2p }));
+    let previous = 1; // genesis's set is in charge from height 1
+    const changes = [];
+    for (let i = 0; i < sets.length; i++) {
+      const change = sets[i];
+      let where = `validator_sets[${i}]`;
+      const fail = (message) => {
+        throw new SetChangeError(`${where}: ${message}`);
+      };
+      if (typeof change !== "object" || change === null || Array.isArray(change)) fail("must be an object");
+      for (const k of ["effective_height", "proposal", "approvals"]) if (!(k in change)) fail(`lacks "${k}"`);
+      for (const k of Object.keys(change)) {
+        if (!["effective_height", "proposal", "approvals", "validators"].includes(k)) fail(`has an unknown field "${k}"`);
+      }
+      const effective = change.effective_height;
+      if (!isU64(effective) || typeof change.proposal !== "string" || !change.proposal.length ||
+          !/^([0-9a-f]{2})*$/.test(change.proposal)) {
+        fail("needs effective_height (a number) and proposal (lowercase hex)");
+      }
+      where += ` (effective at height ${effective})`;
+      if (!(effective > previous)) {
+        fail(`effective heights must increase strictly from genesis (height 1), after ${previous}`);
+      }
+      if (!(effective <= height)) fail(`takes effect after the checkpoint's height ${height}`);
+      const proposal = hexToBytes(change.proposal);
+      let decoded;
+      try {
+        decoded = decodeSetChangeProposal(proposal);
+      } catch (e) {
+        fail(`proposal: ${e.message}`);
+      }
+      if (decoded.effective_height !== effective) fail(`the proposal says effective_height ${decoded.effective_height}`);
+      if (decoded.chain_id !== genesis.chain_id) fail(`the proposal is for chain '${decoded.chain_id}'`);
+      const before = bytesToHex(await validatorSetHash(current));
+      if (decoded.validator_set_hash !== before) {
+        fail(`the proposal names set ${decoded.validator_set_hash}, but the set before it is ${before} (stale or out of order)`);
+      }
+      // Approvals: valid BIP340 by distinct members of the set before, a quorum of it.
+      const approvals = change.approvals;
+      if (!Array.isArray(approvals) || approvals.length > 1024) fail("approvals must be an array (at most 1024)");
+      const digest = await signingDigest("governance", genesis.chain_id, proposal);
+      const approvers = new Set();
+      const names = [];
+      for (const a of approvals) {
+        const keys = typeof a === "object" && a !== null && !Array.isArray(a) ? Object.keys(a).sort() : [];
+        if (keys.length !== 2 || keys[0] !== "signature" || keys[1] !== "validator" ||
+            !isLowerHex(a.validator, 64) || !isLowerHex(a.signature, 128)) {
+          fail("an approval must be {validator: 64 hex, signature: 128 hex}");
+        }
+        const member = current.find((v) => v.pubkey === a.validator);
+        if (!member) fail(`approval by ${shortKey(a.validator)}, which is not a member of the set before the change`);
+        if (approvers.has(a.validator)) fail(`two approvals by ${member.name}`);
+        if (!await schnorrVerify(hexToBytes(a.validator, 32), digest, hexToBytes(a.signature, 64))) {
+          fail(`the approval of ${member.name} does not verify over this proposal`);
+        }
+        approvers.add(a.validator);
+        names.push(member.name);
+      }
+      const quorum = quorumOf(current.length);
+      if (approvers.size < quorum) {
+        fail(`${approvers.size} valid approvals, ${quorum} of the ${current.length} validators before the change are needed`);
+      }
+      let next;
+      try {
+        next = applySetChange(current, decoded);
+      } catch (e) {
+        fail(e.message);
+      }
+      if ("validators" in change) {
+        const listed = change.validators;
+        const fields = ["name", "p2p", "pubkey", "tls_pubkey"];
+        const same = Array.isArray(listed) && listed.length === next.length && listed.every((v, k) =>
+          typeof v === "object" && v !== null && !Array.isArray(v) &&
+          Object.keys(v).sort().join() === fields.join() && fields.every((f) => v[f] === next[k][f]));
+        if (!same) fail("the listed validators are not the set the change produces");
+      }
+      const subject = decoded.kind === "add_validator" ? decoded.added
+        : current.find((v) => v.pubkey === decoded.pubkey);
+      changes.push({
+        effective_height: effective,
+        kind: decoded.kind,
+        subject: { name: subject.name, pubkey: subject.pubkey, new_pubkey: decoded.new_pubkey, new_tls_pubkey: decoded.new_tls_pubkey },
+        memo: decoded.memo,
+        approvers: names,
+        quorum,
+        before: current.length,
+        after: next.length,
+      });
+      current = next;
+      previous = effective;
+    }
+    return { validators: current, changes };
   }
 
   // ------------------------------------------------------------ checkpoint
@@ -326,7 +543,7 @@ const cityledger = (() => {
   // ------------------------------------------------------------ bundles
 
   // Verifies a cityledger-proof/1 bundle against `genesis` ({chain_id,
-  // validators: [{name, pubkey}]}); fileHash (hex) is the SHA-256 of the file
+  // validators: [{name, pubkey, tls_pubkey, p2p}]}); fileHash (hex) is the SHA-256 of the file
   // the user holds, when given. Returns {verified, reason, steps: [{step, ok,
   // detail}], chain: {...values for display}}. The first failed step is the
   // reason; steps after a fatal failure are not run.
@@ -360,11 +577,6 @@ const cityledger = (() => {
         step("record", false, "record-level proofs are not checked in the browser: use cityledger verify --record-line");
         return result(false);
       }
-      if (!step("validator sets", Array.isArray(bundle.validator_sets) && bundle.validator_sets.length === 0,
-        Array.isArray(bundle.validator_sets) && bundle.validator_sets.length === 0
-          ? "genesis's validators are in charge"
-          : "validator_sets not supported: this bundle carries validator-set changes, which the browser verifier does not follow (use cityledger verify)")) return result(false);
-
       // 2–3. The leaf and what it says.
       const leaf = hexToBytes(bundle.entry.leaf_data);
       const decoded = decodeLogEntry(leaf);
@@ -405,9 +617,37 @@ const cityledger = (() => {
           : !equalBytes(cp.root, root) ? "the inclusion path does not lead to the checkpoint's root" : "";
       if (!step("checkpoint", !cpProblem, cpProblem || `block ${cp.height}, root matches`)) return result(false);
 
-      // 6. Endorsement: BIP340 over SHA-256(body), distinct genesis validators, a quorum.
+      // 6. The set in charge at the checkpoint's height: genesis's validators,
+      // then each verified set change from its effective height on.
+      let inCharge;
+      try {
+        inCharge = await followSetChanges(bundle.validator_sets, genesis, cp.height);
+      } catch (e) {
+        if (!(e instanceof SetChangeError)) throw e;
+        step("validator sets", false, e.message);
+        return result(false);
+      }
+      chain.set_changes = inCharge.changes;
+      inCharge.changes.forEach((c, i) => {
+        const what = { add_validator: "adds", remove_validator: "removes", rotate_validator_keys: "rotates the keys of" }[c.kind];
+        const rotated = [c.subject.new_pubkey && `key → ${shortKey(c.subject.new_pubkey)}`,
+          c.subject.new_tls_pubkey && `TLS pin → ${shortKey(c.subject.new_tls_pubkey)}`].filter(Boolean).join(", ");
+        step(`set change ${i + 1}`, true,
+          `from block ${c.effective_height}: ${what} ${c.subject.name} (${shortKey(c.subject.pubkey)}` +
+          `${rotated ? `; ${rotated}` : ""}), ` +
+          `approved by ${c.approvers.length} of ${c.before} (quorum ${c.quorum}: ${c.approvers.join(", ")}); ` +
+          `${c.after} validators after it`);
+      });
+      const validators = inCharge.validators;
+      step("validator sets", true, inCharge.changes.length === 0 ? "genesis's validators are in charge"
+        : `${validators.length} validators in charge at block ${cp.height}: genesis's ${genesis.validators.length}, ` +
+          `then ${inCharge.changes.length} approved set change${inCharge.changes.length > 1 ? "s" : ""}`);
+
+      // 7. Endorsement: BIP340 over SHA-256(body), distinct validators of that set, a quorum.
       const digest = await sha256(new TextEncoder().encode(body));
-      const members = new Map(genesis.validators.map((v) => [v.pubkey, v.name]));
+      const members = new Map(validators.map((v) => [v.pubkey, v.name]));
+      const notMember = inCharge.changes.length === 0 ? "not a validator of the genesis"
+        : `not a validator in charge at block ${cp.height}`;
       const signers = new Set();
       chain.signatures = [];
       let sigProblem = "";
@@ -415,7 +655,7 @@ const cityledger = (() => {
         const name = members.get(s.validator);
         let ok = false;
         let why = "";
-        if (name === undefined) why = "not a validator of the genesis";
+        if (name === undefined) why = notMember;
         else if (signers.has(s.validator)) why = "a second signature by the same validator";
         else {
           ok = await schnorrVerify(hexToBytes(s.validator, 32), digest, hexToBytes(s.signature, 64));
@@ -425,16 +665,16 @@ const cityledger = (() => {
         if (ok) signers.add(s.validator);
         else if (!sigProblem) sigProblem = `signature by ${name || s.validator.slice(0, 16)}: ${why}`;
       }
-      const quorum = quorumOf(genesis.validators.length);
+      const quorum = quorumOf(validators.length);
       if (!sigProblem && signers.size < quorum) {
-        sigProblem = `${signers.size} of ${genesis.validators.length} validators signed, ${quorum} needed`;
+        sigProblem = `${signers.size} of ${validators.length} validators signed, ${quorum} needed`;
       }
       if (!step("signatures", !sigProblem,
-        sigProblem || `${signers.size} of ${genesis.validators.length} valid (quorum ${quorum})`)) {
+        sigProblem || `${signers.size} of ${validators.length} valid (quorum ${quorum})`)) {
         return result(false);
       }
 
-      // 7. The file.
+      // 8. The file.
       if (fileHash !== undefined) {
         if (!step("file", fileHash === decoded.content_hash,
           fileHash === decoded.content_hash ? `SHA-256 of the file is the anchored content hash`
@@ -458,5 +698,10 @@ const cityledger = (() => {
     parseCheckpointBody,
     verifyBundle,
     quorumOf,
+    decodeSetChangeProposal,
+    validatorSetHash,
+    signingDigest,
+    applySetChange,
+    followSetChanges,
   };
 })();

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <future>
 #include <map>
+#include <set>
 
 #include "audit/proof_bundle.hpp"
 #include "crypto/checkpoint.hpp"
@@ -101,6 +102,27 @@ json entry_json_at(const ledger::Store& store, std::uint64_t index) {
 
 }  // namespace
 
+json validator_sets_json(const Node& node, std::uint64_t height) {
+  json sets = json::array();
+  for (const auto& change : node.chain().set_changes_up_to(height)) {
+    json approvals = json::array();
+    for (const auto& a : change.action.approvals()) {
+      approvals.push_back(
+          {{"validator", to_hex(as_bytes(a.validator()))}, {"signature", to_hex(as_bytes(a.signature()))}});
+    }
+    json validators = json::array();
+    for (const auto& v : change.validators) {
+      validators.push_back(
+          {{"name", v.name}, {"pubkey", v.pubkey.hex()}, {"tls_pubkey", v.tls_pubkey.hex()}, {"p2p", v.p2p}});
+    }
+    sets.push_back({{"effective_height", change.effective_height},
+                    {"proposal", to_hex(as_bytes(change.action.proposal()))},
+                    {"approvals", approvals},
+                    {"validators", validators}});
+  }
+  return sets;
+}
+
 json checkpoint_json(const pb::Checkpoint& checkpoint) {
   json sigs = json::array();
   for (const auto& s : checkpoint.signatures()) {
@@ -149,23 +171,7 @@ Result<json> proof_bundle(const Node& node, std::uint64_t leaf_index,
   json cp = checkpoint_json(*checkpoint);
   // Every set change in charge by the checkpoint's height, with the approvals
   // of the set before it: genesis alone is then the root of trust.
-  json sets = json::array();
-  for (const auto& change : node.chain().set_changes_up_to(body->height)) {
-    json approvals = json::array();
-    for (const auto& a : change.action.approvals()) {
-      approvals.push_back(
-          {{"validator", to_hex(as_bytes(a.validator()))}, {"signature", to_hex(as_bytes(a.signature()))}});
-    }
-    json validators = json::array();
-    for (const auto& v : change.validators) {
-      validators.push_back(
-          {{"name", v.name}, {"pubkey", v.pubkey.hex()}, {"tls_pubkey", v.tls_pubkey.hex()}, {"p2p", v.p2p}});
-    }
-    sets.push_back({{"effective_height", change.effective_height},
-                    {"proposal", to_hex(as_bytes(change.action.proposal()))},
-                    {"approvals", approvals},
-                    {"validators", validators}});
-  }
+  const json sets = validator_sets_json(node, body->height);
   return json{{"format", audit::proof_format_v1},
               {"chain_id", node.genesis().chain_id},
               {"entry", entry},
@@ -257,12 +263,18 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
         });
 
   d.add(MethodSpec("get_block", "A committed block by height", {ParamSpec("height", height_schema)}),
-        [&store](const json& params) -> MethodResult {
+        [&node, &store](const json& params) -> MethodResult {
           auto block = store.get_block(*u64_param(params, "height"));
           if (!block) return block.status();
           json txs = json::array();
           for (const auto& tx : block->txs()) txs.push_back(proto::tx_hash(tx).hex());
           json out = header_json(block->header());
+          // proposer_index is an index in the set in charge of the block's height.
+          const auto set = node.chain().validators_at(block->header().height());
+          if (block->header().proposer_index() < set.size()) {
+            const auto& proposer = set[block->header().proposer_index()];
+            out["proposer"] = {{"name", proposer.name}, {"pubkey", proposer.pubkey.hex()}};
+          }
           out["hash"] = proto::block_hash(block->header()).hex();
           out["txs"] = txs;
           if (block->has_last_commit()) {
@@ -467,24 +479,56 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
                     {"accounts", accounts},   {"quorum", crypto::checkpoint_quorum(g.validators.size())}};
       });
 
+  d.add(MethodSpec("get_validator_sets",
+                   "The validator-set changes in charge by a height (default: the head), as proof bundles "
+                   "carry them in validator_sets: follow them from genesis to know who signs a checkpoint",
+                   {ParamSpec("height", height_schema, false)}),
+        [&node](const json& params) -> MethodResult {
+          const std::uint64_t head = node.chain().height();
+          const std::uint64_t height = u64_param(params, "height").value_or(head);
+          if (height > head) {
+            return error(ErrorCode::not_found,
+                         "height " + std::to_string(height) + " is above the head " + std::to_string(head));
+          }
+          return json{{"height", height}, {"validator_sets", validator_sets_json(node, height)}};
+        });
+
   d.add(MethodSpec("get_validator_activity",
-                   "Each validator's newest precommit in a commit certificate, the recent final checkpoints "
-                   "it signed (liveness), and whether this node is connected to it"),
+                   "Each validator of the set in charge of the next block: its newest precommit in a commit "
+                   "certificate, the recent final checkpoints it signed (liveness), and whether this node is "
+                   "connected to it"),
         [&node](const json&) {
           const auto& genesis = node.genesis();
-          const std::size_t n = genesis.validators.size();
           const auto& stats = node.explorer_stats();
           const auto activity = stats.validators();
           const auto peers = node.peer_heights();
           const auto self = node.self_index();
-          // Liveness from checkpoint signatures: every validator signs every
+          const std::uint64_t head = node.status().height;
+          const auto in_charge = node.chain().validators_at(head + 1);
+          const std::size_t n = in_charge.size();
+          // ExplorerStats counts precommits by genesis index (with_genesis_indexes):
+          // known only for members holding a genesis consensus key; for others
+          // (added, or with a rotated key) they are null, not guessed.
+          std::map<crypto::PublicKey, std::uint32_t> genesis_index;
+          for (std::uint32_t i = 0; i < genesis.validators.size(); ++i)
+            genesis_index[genesis.validators[i].pubkey] = i;
+          // Connected peers by the validator entry each peer id stands for
+          // (peer ids are genesis indexes only for genesis's validators).
+          std::set<crypto::PublicKey> connected_keys;
+          std::set<Hash32> connected_pins;
+          for (const auto& [peer, height] : peers) {
+            if (auto v = node.peer_validator(peer)) {
+              connected_keys.insert(v->pubkey);
+              connected_pins.insert(v->tls_pubkey);
+            }
+          }
+          // Liveness from checkpoint signatures, by key: every validator signs every
           // checkpoint and a final one keeps collecting them, whereas a commit
           // certificate holds only the first 2f+1 precommits.
           std::map<std::string, std::uint32_t> index_of;
-          for (std::uint32_t i = 0; i < n; ++i) index_of[genesis.validators[i].pubkey.hex()] = i;
+          for (std::uint32_t i = 0; i < n; ++i) index_of[in_charge[i].pubkey.hex()] = i;
           std::vector<std::uint64_t> checkpoints_signed(n, 0), last_checkpoint(n, 0);
           std::uint64_t checkpoints = 0;
-          const std::uint64_t head = node.status().height;
           for (std::uint64_t h = head; h >= 1 && head - h < ExplorerStats::window_heights; --h) {
             const auto cp = node.checkpoint_at_height(h);
             if (!cp) continue;
@@ -498,21 +542,34 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
           }
           json out = json::array();
           for (std::uint32_t i = 0; i < n; ++i) {
-            const auto& v = genesis.validators[i];
-            const auto& a = activity.at(i);
-            out.push_back(
-                {{"index", i},
-                 {"name", v.name},
-                 {"pubkey", v.pubkey.hex()},
-                 {"self", self == i},
-                 {"connected", self == i || peers.contains(i)},
-                 {"last_precommit_height", a.last_signed_height},
-                 {"last_precommit_time_unix_ms", a.last_signed_time_unix_ms},
-                 {"precommits_in_certificates", a.signed_in_window},
-                 {"last_checkpoint_height", last_checkpoint[i]},
-                 {"checkpoints_signed", checkpoints_signed[i]},
-                 {"liveness",
-                  checkpoints == 0 ? 0.0 : static_cast<double>(checkpoints_signed[i]) / checkpoints}});
+            const auto& v = in_charge[i];
+            const auto g = genesis_index.find(v.pubkey);
+            const bool from_genesis = g != genesis_index.end();
+            // self_index is the genesis index of this node's key (none for a key
+            // genesis does not hold).
+            const bool is_self = from_genesis && self == g->second;
+            json entry = {{"index", i},
+                          {"name", v.name},
+                          {"pubkey", v.pubkey.hex()},
+                          {"self", is_self},
+                          // A consensus key rotated with the TLS key kept is the same connection.
+                          {"connected", is_self || connected_keys.contains(v.pubkey) ||
+                                            connected_pins.contains(v.tls_pubkey)}};
+            if (from_genesis) {
+              const auto& a = activity.at(g->second);
+              entry["last_precommit_height"] = a.last_signed_height;
+              entry["last_precommit_time_unix_ms"] = a.last_signed_time_unix_ms;
+              entry["precommits_in_certificates"] = a.signed_in_window;
+            } else {
+              entry["last_precommit_height"] = nullptr;
+              entry["last_precommit_time_unix_ms"] = nullptr;
+              entry["precommits_in_certificates"] = nullptr;
+            }
+            entry["last_checkpoint_height"] = last_checkpoint[i];
+            entry["checkpoints_signed"] = checkpoints_signed[i];
+            entry["liveness"] =
+                checkpoints == 0 ? 0.0 : static_cast<double>(checkpoints_signed[i]) / checkpoints;
+            out.push_back(std::move(entry));
           }
           return json{{"height", head},
                       {"certificates", stats.window_size()},

@@ -6,6 +6,10 @@
 // DIR/set-change-removed.json (signed by v0..v2, the removed v0 included) and
 // DIR/set-change-unapproved.json (the change approved by two validators only)
 // and DIR/set-change-stale.json (a change made for another set).
+// Across three changes (v0 removed at 3, v4 added at 4, v4's consensus key
+// rotated to key 5 at 5): DIR/set-change-chain.json (a checkpoint of height 5
+// signed by v1, v2 and v4's new key) and DIR/set-change-chain-old-key.json
+// (signed with v4's old key instead).
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -40,6 +44,8 @@ int main(int argc, char** argv) {
     genesis.validators.push_back({"v" + std::to_string(i), keys.back().public_key(),
                                   crypto::sha256("tls" + std::to_string(i)), "127.0.0.1:1"});
   }
+  // Keys 4 and 5: a validator added later, and its rotated consensus key.
+  for (int i = 4; i < 6; ++i) keys.push_back(crypto::SecretKey::from_seed_for_testing(50 + i));
   std::ofstream(dir / "genesis.json") << genesis.to_json();
 
   std::vector<std::string> leaf_bytes;
@@ -122,21 +128,21 @@ int main(int argc, char** argv) {
       crypto::CheckpointBody{genesis.chain_id, leaves.size(), crypto::merkle::root(leaves), 4,
                              crypto::sha256(std::string_view("block 4"))}
           .to_text();
-  auto signed_by = [&](std::vector<std::size_t> signers) {
+  auto signed_by = [&](std::vector<std::size_t> signers, const std::string& text) {
     nlohmann::json out = nlohmann::json::array();
     for (std::size_t i : signers) {
       out.push_back({{"validator", keys[i].public_key().hex()},
-                     {"signature", keys[i].sign(crypto::checkpoint_digest(later_body)).hex()}});
+                     {"signature", keys[i].sign(crypto::checkpoint_digest(text)).hex()}});
     }
     return out;
   };
-  changed["checkpoint"] = {{"body", later_body}, {"signatures", signed_by({1, 2, 3})}};
+  changed["checkpoint"] = {{"body", later_body}, {"signatures", signed_by({1, 2, 3}, later_body)}};
   changed["validator_sets"] = nlohmann::json::array({{{"effective_height", 3},
                                                       {"proposal", to_hex(as_bytes(proposal))},
                                                       {"approvals", approvals_by({1, 2, 3}, proposal)},
                                                       {"validators", remaining}}});
   nlohmann::json removed = changed;
-  removed["checkpoint"]["signatures"] = signed_by({0, 1, 2});
+  removed["checkpoint"]["signatures"] = signed_by({0, 1, 2}, later_body);
   nlohmann::json unapproved = changed;
   unapproved["validator_sets"][0]["approvals"] = approvals_by({1, 2}, proposal);
   // Approved by v1..v3, but made for another set than genesis's (stale).
@@ -146,7 +152,58 @@ int main(int argc, char** argv) {
   nlohmann::json stale = changed;
   stale["validator_sets"][0]["proposal"] = to_hex(as_bytes(stale_bytes));
   stale["validator_sets"][0]["approvals"] = approvals_by({1, 2, 3}, stale_bytes);
-  // Our own verifier's verdicts first: the accepted one verifies, the others do not.
+  // Three changes: the removal above, then v4 added at 4 (approved by v1..v3),
+  // then v4's consensus key rotated to key 5 at 5 (approved by v1, v2, v4).
+  auto set_json = [](const std::vector<audit::GenesisValidator>& set) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& v : set)
+      out.push_back(
+          {{"name", v.name}, {"pubkey", v.pubkey.hex()}, {"tls_pubkey", v.tls_pubkey.hex()}, {"p2p", v.p2p}});
+    return out;
+  };
+  std::vector<audit::GenesisValidator> after_removal(genesis.validators.begin() + 1,
+                                                     genesis.validators.end());
+  const audit::GenesisValidator v4{"v4", keys[4].public_key(), crypto::sha256(std::string_view("tls4")),
+                                   "127.0.0.1:2"};
+  pb::GovernanceProposal addition;
+  addition.set_chain_id(genesis.chain_id);
+  addition.set_validator_set_hash(audit::validator_set_hash(after_removal).to_string());
+  addition.set_effective_height(4);
+  addition.set_memo("v4 joins");
+  auto* added = addition.mutable_add_validator()->mutable_validator();
+  added->set_name(v4.name);
+  added->set_pubkey(v4.pubkey.to_string());
+  added->set_tls_pubkey(v4.tls_pubkey.to_string());
+  added->set_p2p(v4.p2p);
+  const std::string addition_bytes = proto::encode(addition);
+  std::vector<audit::GenesisValidator> after_addition = after_removal;
+  after_addition.push_back(v4);
+  pb::GovernanceProposal rotation;
+  rotation.set_chain_id(genesis.chain_id);
+  rotation.set_validator_set_hash(audit::validator_set_hash(after_addition).to_string());
+  rotation.set_effective_height(5);
+  rotation.mutable_rotate_validator_keys()->set_pubkey(keys[4].public_key().to_string());
+  rotation.mutable_rotate_validator_keys()->set_new_pubkey(keys[5].public_key().to_string());
+  const std::string rotation_bytes = proto::encode(rotation);
+  std::vector<audit::GenesisValidator> after_rotation = after_addition;
+  after_rotation.back().pubkey = keys[5].public_key();
+  const std::string chain_body =
+      crypto::CheckpointBody{genesis.chain_id, leaves.size(), crypto::merkle::root(leaves), 5,
+                             crypto::sha256(std::string_view("block 5"))}
+          .to_text();
+  nlohmann::json chain = changed;
+  chain["checkpoint"] = {{"body", chain_body}, {"signatures", signed_by({1, 2, 5}, chain_body)}};
+  chain["validator_sets"].push_back({{"effective_height", 4},
+                                     {"proposal", to_hex(as_bytes(addition_bytes))},
+                                     {"approvals", approvals_by({1, 2, 3}, addition_bytes)},
+                                     {"validators", set_json(after_addition)}});
+  chain["validator_sets"].push_back({{"effective_height", 5},
+                                     {"proposal", to_hex(as_bytes(rotation_bytes))},
+                                     {"approvals", approvals_by({1, 2, 4}, rotation_bytes)},
+                                     {"validators", set_json(after_rotation)}});
+  nlohmann::json old_key = chain;
+  old_key["checkpoint"]["signatures"] = signed_by({1, 2, 4}, chain_body);
+  // Our own verifier's verdicts first: the accepted ones verify, the others do not.
   const struct {
     const char* name;
     const nlohmann::json& doc;
@@ -154,7 +211,9 @@ int main(int argc, char** argv) {
   } cases[] = {{"set-change.json", changed, true},
                {"set-change-removed.json", removed, false},
                {"set-change-unapproved.json", unapproved, false},
-               {"set-change-stale.json", stale, false}};
+               {"set-change-stale.json", stale, false},
+               {"set-change-chain.json", chain, true},
+               {"set-change-chain-old-key.json", old_key, false}};
   for (const auto& c : cases) {
     const auto v = audit::verify_proof_bundle(c.doc, *genesis_back, crypto::sha256(data));
     if (v.verified != c.verifies) {

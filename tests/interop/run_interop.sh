@@ -18,7 +18,9 @@ fi
 # Across a validator-set change: the later approved set verifies; the removed
 # set's signatures, a never-approved change and a stale one do not.
 python3 "$script" "$dir/genesis.json" "$dir/set-change.json" "$dir/data.csv"
-for refused in set-change-removed set-change-unapproved set-change-stale; do
+# Removal, addition and key rotation: the new key signs, the old one does not count.
+python3 "$script" "$dir/genesis.json" "$dir/set-change-chain.json" "$dir/data.csv"
+for refused in set-change-removed set-change-unapproved set-change-stale set-change-chain-old-key; do
   if python3 "$script" "$dir/genesis.json" "$dir/$refused.json" "$dir/data.csv"; then
     echo "FAIL: $refused.json verified"; exit 1
   fi

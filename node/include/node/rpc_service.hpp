@@ -22,4 +22,9 @@ Result<nlohmann::json> proof_bundle(const Node& node, std::uint64_t leaf_index,
 
 nlohmann::json checkpoint_json(const pb::Checkpoint& checkpoint);
 
+// The "validator_sets" of a proof bundle whose checkpoint has `height`: every
+// committed set change effective at or before it, in order, with its proposal
+// bytes, approvals and resulting set (get_validator_sets answers with it).
+nlohmann::json validator_sets_json(const Node& node, std::uint64_t height);
+
 }  // namespace cityledger::node

@@ -1,11 +1,16 @@
 // `cityledger watch`: an auditor's monitor of the log's append-only promise.
 //
-// Keeps the last verified checkpoint in a state file. Each poll fetches every
-// node's newest checkpoint, checks its 2f+1 signatures against genesis, and
-// checks it against the kept one: same size must mean same root; a larger
-// one must come with a valid RFC 9162 consistency proof from the kept one; a
-// smaller one (a node that lags) must be consistent with it the other way.
-// Any failure is a fork or a rewrite of history: reported loudly, exit 1.
+// Keeps the last verified checkpoint and the validator-set changes verified
+// with it in a state file. Each poll fetches every node's newest checkpoint
+// and the set changes in charge by its height (get_validator_sets), follows
+// those from genesis (audit::follow_validator_sets: each change approved by a
+// quorum of the set before it), requires them to tell the history already
+// kept, counts the checkpoint's signatures against the set in charge at its
+// height, and checks it against the kept checkpoint: same size must mean same
+// root; a larger one must come with a valid RFC 9162 consistency proof from
+// the kept one; a smaller one (a node that lags) must be consistent with it
+// the other way. Any failure is a fork or a rewrite of history: reported
+// loudly, exit 1.
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -13,6 +18,7 @@
 #include <thread>
 
 #include "audit/genesis.hpp"
+#include "audit/validator_sets.hpp"
 #include "cli.hpp"
 #include "crypto/checkpoint.hpp"
 #include "crypto/merkle.hpp"
@@ -28,42 +34,39 @@ extern "C" void on_stop_signal(int) { stop_requested = true; }
 
 struct Verified {
   crypto::CheckpointBody body;
-  json raw;  // {body, signatures}
+  json raw;             // {body, signatures}
+  json validator_sets;  // the set changes in charge by body.height, verified from genesis
 };
 
-// The checkpoint's body parses, names this chain, and carries 2f+1 valid
-// signatures of the genesis validator set.
-Result<Verified> verify_checkpoint(const json& cp, const audit::Genesis& genesis) {
-  if (!cp.is_object() || !cp.contains("body") || !cp["body"].is_string() || !cp.contains("signatures") ||
-      !cp["signatures"].is_array()) {
+// The checkpoint's body parses and names this chain; `sets` (the set changes
+// in charge by its height) follow from genesis and agree with `kept_sets`
+// (verified before); and the checkpoint carries 2f+1 valid signatures of the
+// set in charge at its height.
+Result<Verified> verify_checkpoint(const json& cp, const json& sets, const json& kept_sets,
+                                   const audit::Genesis& genesis) {
+  if (!cp.is_object() || !cp.contains("body") || !cp["body"].is_string()) {
     return error(ErrorCode::invalid_argument, "checkpoint lacks body or signatures");
   }
-  const std::string text = cp["body"].get<std::string>();
-  auto body = crypto::CheckpointBody::parse(text);
+  auto body = crypto::CheckpointBody::parse(cp["body"].get<std::string>());
   if (!body) return error(ErrorCode::invalid_argument, "checkpoint body: " + body.status().message());
-  if (body->origin != genesis.chain_id) {
+  auto schedule = audit::follow_validator_sets(sets, genesis, body->height);
+  if (!schedule) {
     return error(ErrorCode::invalid_argument,
-                 "checkpoint is for chain " + body->origin + ", not " + genesis.chain_id);
+                 "its validator-set changes do not verify from genesis: " + schedule.status().message());
   }
-  std::vector<crypto::CheckpointSignature> sigs;
-  for (const auto& s : cp["signatures"]) {
-    if (!s.is_object() || !s.contains("validator") || !s.contains("signature") ||
-        !s["validator"].is_string() || !s["signature"].is_string())
-      continue;
-    auto key = Hash32::from_hex(s["validator"].get<std::string>());
-    auto sig = crypto::Signature::from_hex(s["signature"].get<std::string>());
-    if (key && sig) sigs.push_back({*key, *sig});
-  }
-  std::vector<crypto::PublicKey> members;
-  for (const auto& v : genesis.validators) members.push_back(v.pubkey);
-  const std::size_t valid = crypto::count_valid_checkpoint_signatures(text, sigs, members);
-  const std::size_t quorum = crypto::checkpoint_quorum(members.size());
-  if (valid < quorum) {
-    return error(ErrorCode::permission_denied, "checkpoint has " + std::to_string(valid) +
-                                                   " valid validator signatures; the quorum is " +
-                                                   std::to_string(quorum));
-  }
-  return Verified{*body, {{"body", text}, {"signatures", cp["signatures"]}}};
+  if (Status s = audit::check_same_set_history(kept_sets, sets, body->height); !s.ok()) return s;
+  auto counted = audit::count_checkpoint_signatures(cp, genesis, *schedule);
+  if (!counted) return counted.status();
+  return Verified{counted->body, {{"body", counted->body_text}, {"signatures", cp["signatures"]}}, sets};
+}
+
+// The set changes in charge by `height`, from the node that served the checkpoint.
+Result<json> fetch_validator_sets(rpc::RpcClient& client, std::uint64_t height) {
+  auto answer = client.call("get_validator_sets", {{"height", height}});
+  if (!answer) return error(ErrorCode::unavailable, "get_validator_sets: " + answer.status().message());
+  if (!answer->is_object() || !answer->contains("validator_sets"))
+    return error(ErrorCode::invalid_argument, "get_validator_sets answered without validator_sets");
+  return (*answer)["validator_sets"];
 }
 
 std::vector<Hash32> parse_path(const json& proof) {
@@ -112,12 +115,14 @@ int run_watch(const Global& g, const WatchOptions& o) {
 
   std::optional<Verified> kept;
   if (std::filesystem::exists(o.state)) {
-    auto text = read_text_file(o.state, 1u << 20);
+    auto text = read_text_file(o.state, 16u << 20);
     if (!text) return fail("watch: " + text.status().message());
     const auto state = json::parse(*text, nullptr, false);
-    if (state.is_discarded() || !state.contains("checkpoint"))
+    if (state.is_discarded() || !state.is_object() || !state.contains("checkpoint"))
       return fail("watch: " + o.state + " is not a watch state file");
-    auto v = verify_checkpoint(state["checkpoint"], *genesis);
+    // A state file from before set changes were kept has none: genesis's set.
+    const json sets = state.contains("validator_sets") ? state["validator_sets"] : json::array();
+    auto v = verify_checkpoint(state["checkpoint"], sets, json::array(), *genesis);
     if (!v)
       return fail("watch: the checkpoint kept in " + o.state + " does not verify: " + v.status().message());
     kept = std::move(*v);
@@ -145,8 +150,19 @@ int run_watch(const Global& g, const WatchOptions& o) {
         std::cerr << "cityledger watch: " << urls[i] << ": " << cp.status().message() << "\n";
         continue;
       }
+      auto height = cp->is_object() && cp->contains("body") && (*cp)["body"].is_string()
+                        ? crypto::CheckpointBody::parse((*cp)["body"].get<std::string>())
+                        : Result<crypto::CheckpointBody>(error(ErrorCode::invalid_argument, "no body"));
+      if (!height)
+        return alarm(urls[i], "served a checkpoint that does not parse: " + height.status().message());
+      auto sets = fetch_validator_sets(clients[i], height->height);
+      if (!sets && sets.status().code() == ErrorCode::unavailable) {
+        std::cerr << "cityledger watch: " << urls[i] << ": " << sets.status().message() << "\n";
+        continue;
+      }
+      if (!sets) return alarm(urls[i], sets.status().message());
       ++answered;
-      auto v = verify_checkpoint(*cp, *genesis);
+      auto v = verify_checkpoint(*cp, *sets, kept ? kept->validator_sets : json::array(), *genesis);
       if (!v) return alarm(urls[i], "served a checkpoint that does not verify: " + v.status().message());
       if (!kept) {
         kept = std::move(*v);
@@ -157,7 +173,13 @@ int run_watch(const Global& g, const WatchOptions& o) {
           continue;
         }
         if (!s.ok()) return alarm(urls[i], s.message());
-        if (v->body.tree_size == kept->body.tree_size) continue;
+        // The same log: keep the newer checkpoint only when it brings set
+        // changes the kept one predates, so that they are kept (and compared
+        // from now on) even while nothing is anchored.
+        if (v->body.tree_size == kept->body.tree_size &&
+            !(v->body.height > kept->body.height && v->validator_sets.size() > kept->validator_sets.size())) {
+          continue;
+        }
         kept = std::move(*v);
       } else {
         // A lagging node: its older checkpoint must be a prefix of ours.
@@ -166,7 +188,10 @@ int run_watch(const Global& g, const WatchOptions& o) {
         if (!s.ok()) return alarm(urls[i], s.message());
         continue;
       }
-      if (Status s = write_file_atomic(o.state, json{{"checkpoint", kept->raw}}.dump(2) + "\n"); !s.ok()) {
+      if (Status s = write_file_atomic(
+              o.state,
+              json{{"checkpoint", kept->raw}, {"validator_sets", kept->validator_sets}}.dump(2) + "\n");
+          !s.ok()) {
         return fail(s);
       }
       if (g.json) {

@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "audit/proof_bundle.hpp"
+#include "audit/validator_sets.hpp"
 #include "consensus/types.hpp"
 #include "crypto/checkpoint.hpp"
 #include "crypto/merkle.hpp"
@@ -286,6 +287,112 @@ TEST_F(SetChangeBundle, RejectsChangesOutOfOrderOrStale) {
   EXPECT_EQ(failure(bundle(8, {0, 1, 2},
                            json::array({sets[0], change(remove(three(), 7, 3), {0, 1, 2}, three())}))),
             "set_change_apply");
+}
+
+// What `cityledger watch` rests on (rpc/src/cli/watch.cpp): the schedule of
+// sets followed from genesis, a served checkpoint counted against the set in
+// charge at its height, and a node's set history compared with the kept one.
+TEST_F(SetChangeBundle, ScheduleNamesTheSetInChargeAtEachHeight) {
+  auto schedule = follow_validator_sets(two_removals(), genesis, 8);
+  ASSERT_TRUE(schedule.ok()) << schedule.status().to_string();
+  ASSERT_EQ(schedule->sets.size(), 3u);
+  auto keys_at = [&](std::uint64_t h) {
+    std::vector<crypto::PublicKey> out;
+    for (const auto& v : schedule->at(h)) out.push_back(v.pubkey);
+    return out;
+  };
+  auto keys_of = [](const std::vector<GenesisValidator>& set) {
+    std::vector<crypto::PublicKey> out;
+    for (const auto& v : set) out.push_back(v.pubkey);
+    return out;
+  };
+  EXPECT_EQ(keys_at(0), keys_of(genesis.validators));
+  EXPECT_EQ(keys_at(1), keys_of(genesis.validators));
+  EXPECT_EQ(keys_at(5), keys_of(genesis.validators));
+  EXPECT_EQ(keys_at(6), keys_of(three()));
+  EXPECT_EQ(keys_at(7), keys_of(two()));
+  EXPECT_EQ(keys_at(1000), keys_of(two()));
+  // The checks a bundle reports, and the first failure as the error.
+  std::vector<Check> checks;
+  ASSERT_TRUE(follow_validator_sets(two_removals(), genesis, 8, &checks).ok());
+  EXPECT_FALSE(checks.empty());
+  EXPECT_TRUE(std::all_of(checks.begin(), checks.end(), [](const Check& c) { return c.passed; }));
+  auto late = follow_validator_sets(two_removals(), genesis, 6);
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.status().message().rfind("set_change_height: ", 0), 0u) << late.status().message();
+  json tampered = two_removals();
+  tampered[1]["approvals"][0]["signature"] = tampered[1]["approvals"][1]["signature"];
+  auto bad = follow_validator_sets(tampered, genesis, 8);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message().rfind("set_change_approvals: ", 0), 0u) << bad.status().message();
+  EXPECT_FALSE(follow_validator_sets(json::object(), genesis, 8).ok());
+  EXPECT_FALSE(follow_validator_sets(json::array({json::array()}), genesis, 8).ok());
+}
+
+TEST_F(SetChangeBundle, CheckpointsCountAgainstTheSetInChargeAtTheirHeight) {
+  const auto schedule = follow_validator_sets(two_removals(), genesis, 8).value();
+  const auto genesis_only = follow_validator_sets(json::array(), genesis, 8).value();
+  auto counted = [&](std::uint64_t height, const std::vector<int>& signers, const ValidatorSchedule& s) {
+    return count_checkpoint_signatures(bundle(height, signers, json::array())["checkpoint"], genesis, s);
+  };
+  // After both removals, v0 and v1 are a quorum; against genesis's set alone
+  // this was a false alarm (2 of 4, quorum 3).
+  auto ok = counted(8, {0, 1}, schedule);
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_EQ(ok->signers, 2u);
+  EXPECT_EQ(ok->quorum, 2u);
+  EXPECT_EQ(ok->body.height, 8u);
+  EXPECT_FALSE(counted(8, {0, 1}, genesis_only).ok());
+  // The removed v2 and v3 do not count after their removal; against genesis's
+  // set alone they did, and v1..v3 passed.
+  EXPECT_TRUE(counted(8, {1, 2, 3}, genesis_only).ok());
+  auto removed = counted(8, {1, 2, 3}, schedule);
+  ASSERT_FALSE(removed.ok());
+  EXPECT_NE(removed.status().message().find("1 valid signatures of the 2 validators"), std::string::npos)
+      << removed.status().message();
+  // Signatures of removed validators besides a quorum are ignored, and listed.
+  auto extra = counted(8, {0, 1, 2, 3}, schedule);
+  ASSERT_TRUE(extra.ok());
+  EXPECT_EQ(extra->signers, 2u);
+  EXPECT_EQ(extra->ignored.size(), 2u);
+  // Before the first change genesis's set is in charge: v3 still counts, and two are too few.
+  EXPECT_TRUE(counted(5, {1, 2, 3}, schedule).ok());
+  EXPECT_FALSE(counted(5, {0, 1}, schedule).ok());
+  // At height 6, the three-validator set: v3 is out, v0..v2 are its quorum.
+  EXPECT_TRUE(counted(6, {0, 1, 2}, schedule).ok());
+  EXPECT_FALSE(counted(6, {0, 1, 3}, schedule).ok());
+  // A tampered signature is not counted; another chain's checkpoint is refused.
+  json cp = bundle(8, {0, 1}, json::array())["checkpoint"];
+  std::string sig = cp["signatures"][0]["signature"];
+  sig[3] = sig[3] == 'a' ? 'b' : 'a';
+  cp["signatures"][0]["signature"] = sig;
+  EXPECT_FALSE(count_checkpoint_signatures(cp, genesis, schedule).ok());
+  Genesis other = genesis;
+  other.chain_id = "other-chain";
+  EXPECT_FALSE(
+      count_checkpoint_signatures(bundle(8, {0, 1}, json::array())["checkpoint"], other, schedule).ok());
+}
+
+TEST_F(SetChangeBundle, ANodesSetHistoryMustBeTheKeptOne) {
+  const json kept = two_removals();
+  EXPECT_TRUE(check_same_set_history(kept, kept, 8).ok());
+  EXPECT_TRUE(check_same_set_history(json::array(), kept, 8).ok());  // nothing kept yet
+  // A lagging node's checkpoint of height 6 needs only the first change.
+  EXPECT_TRUE(check_same_set_history(kept, json::array({kept[0]}), 6).ok());
+  EXPECT_TRUE(check_same_set_history(kept, json::array(), 5).ok());
+  // Omitting a change in charge at the checkpoint's height: the history forks.
+  EXPECT_FALSE(check_same_set_history(kept, json::array({kept[0]}), 7).ok());
+  EXPECT_FALSE(check_same_set_history(kept, json::array(), 6).ok());
+  // Another second change (v1 removed instead of v2), valid in itself.
+  const json other = json::array({kept[0], change(remove(three(), 7, 1), {0, 1, 2}, {member(0), member(2)})});
+  ASSERT_TRUE(follow_validator_sets(other, genesis, 8).ok());
+  auto fork = check_same_set_history(kept, other, 8);
+  ASSERT_FALSE(fork.ok());
+  EXPECT_NE(fork.message().find("forks"), std::string::npos) << fork.message();
+  // The same change with its approvals in another order is another record.
+  json reordered = kept;
+  std::swap(reordered[0]["approvals"][0], reordered[0]["approvals"][1]);
+  EXPECT_FALSE(check_same_set_history(kept, reordered, 8).ok());
 }
 
 TEST(SetChangeReader, ReadsSetChangesAndRefusesOtherActions) {
