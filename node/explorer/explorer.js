@@ -218,10 +218,8 @@ document.addEventListener("securitypolicyviolation", (e) =>
       el("td", {}, v.name + (v.self ? " (this node)" : "")),
       el("td", { class: "hash", title: v.pubkey }, short(v.pubkey)),
       el("td", { class: v.connected ? "ok" : "bad" }, v.self ? "self" : v.connected ? "yes" : "no"),
-      // null: not tracked for a validator outside genesis's keys (get_validator_activity).
-      el("td", {}, v.last_precommit_height === null ? "not tracked"
-        : v.last_precommit_height ? `block ${v.last_precommit_height} · ${utc(v.last_precommit_time_unix_ms)}`
-          : "none recently"),
+      el("td", {}, v.last_precommit_height
+        ? `block ${v.last_precommit_height} · ${utc(v.last_precommit_time_unix_ms)}` : "none recently"),
       el("td", {}, v.last_checkpoint_height ? `block ${v.last_checkpoint_height}` : "none recently"),
       activity.checkpoints === 0
         ? el("td", {}, "no final checkpoints here")

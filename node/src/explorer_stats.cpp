@@ -6,10 +6,8 @@
 
 namespace cityledger::node {
 
-ExplorerStats::ExplorerStats(std::size_t validators) : validator_count_(validators), activity_(validators) {}
-
 void ExplorerStats::record_block(std::uint64_t height, std::uint64_t time_unix_ms, std::uint64_t anchors,
-                                 const pb::CommitCertificate& certificate) {
+                                 const std::vector<crypto::PublicKey>& signers) {
   std::lock_guard lock(mutex_);
   if (height <= last_height_) return;  // replayed twice (rebuild racing a commit): count once
   last_height_ = height;
@@ -26,11 +24,9 @@ void ExplorerStats::record_block(std::uint64_t height, std::uint64_t time_unix_m
     minutes_.pop_front();
   }
 
-  Signers s{height, time_unix_ms, std::vector<bool>(validator_count_, false)};
-  for (const auto& sig : certificate.signatures()) {
-    if (sig.validator_index() >= validator_count_) continue;
-    s.signed_by[sig.validator_index()] = true;
-    auto& a = activity_[sig.validator_index()];
+  Signers s{height, time_unix_ms, signers};
+  for (const auto& key : signers) {
+    auto& a = activity_[key];
     a.last_signed_height = height;
     a.last_signed_time_unix_ms = time_unix_ms;
   }
@@ -52,12 +48,12 @@ std::vector<AnchorMinute> ExplorerStats::anchors_per_minute(std::uint64_t now_un
   return out;
 }
 
-std::vector<ValidatorActivity> ExplorerStats::validators() const {
+std::map<crypto::PublicKey, ValidatorActivity> ExplorerStats::validators() const {
   std::lock_guard lock(mutex_);
-  std::vector<ValidatorActivity> out = activity_;
-  for (auto& a : out) a.signed_in_window = 0;
+  auto out = activity_;
+  for (auto& [key, a] : out) a.signed_in_window = 0;
   for (const auto& s : window_) {
-    for (std::size_t i = 0; i < validator_count_; ++i) out[i].signed_in_window += s.signed_by[i] ? 1 : 0;
+    for (const auto& key : s.signed_by) ++out[key].signed_in_window;
   }
   return out;
 }
@@ -67,26 +63,19 @@ std::size_t ExplorerStats::window_size() const {
   return window_.size();
 }
 
-pb::CommitCertificate with_genesis_indexes(const pb::CommitCertificate& certificate,
-                                           const ChainState& chain) {
-  if (certificate.signatures().empty() || certificate.height() == 0) return certificate;
+std::vector<crypto::PublicKey> certificate_signers(const pb::CommitCertificate& certificate,
+                                                   const ChainState& chain) {
+  std::vector<crypto::PublicKey> out;
+  if (certificate.signatures().empty() || certificate.height() == 0) return out;
   const consensus::ValidatorSet set = chain.validator_set_at(certificate.height());
-  const consensus::ValidatorSet genesis = chain.validator_set_at(1);
-  pb::CommitCertificate out = certificate;
-  out.clear_signatures();
   for (const auto& sig : certificate.signatures()) {
-    if (sig.validator_index() >= set.size()) continue;
-    auto index = genesis.index_of(set.key(sig.validator_index()));
-    if (!index) continue;
-    auto* mapped = out.add_signatures();
-    *mapped = sig;
-    mapped->set_validator_index(*index);
+    if (sig.validator_index() < set.size()) out.push_back(set.key(sig.validator_index()));
   }
   return out;
 }
 
-Status rebuild_explorer_stats(const ledger::Store& store, ExplorerStats& stats, std::uint64_t blocks_max,
-                              const ChainState* chain) {
+Status rebuild_explorer_stats(const ledger::Store& store, ExplorerStats& stats, const ChainState& chain,
+                              std::uint64_t blocks_max) {
   struct Header {
     std::uint64_t height, time_unix_ms, log_size;
   };
@@ -117,9 +106,8 @@ Status rebuild_explorer_stats(const ledger::Store& store, ExplorerStats& stats, 
       if (!commit) return commit.status();
       certificate = std::move(*commit);
     }
-    if (chain != nullptr) certificate = with_genesis_indexes(certificate, *chain);
     stats.record_block(it->height, it->time_unix_ms, it->log_size - std::min(previous_size, it->log_size),
-                       certificate);
+                       certificate_signers(certificate, chain));
     previous_size = it->log_size;
   }
   return {};

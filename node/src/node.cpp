@@ -104,8 +104,8 @@ Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
   CL_TRY(node->kept_blocks_->open());
   node->verifier_ = std::make_unique<consensus::Bip340Verifier>();
   node->checkpoints_ = std::make_unique<CheckpointCollector>(g.chain_id);
-  node->explorer_stats_ = std::make_unique<ExplorerStats>(g.validators.size());
-  CL_TRY(rebuild_explorer_stats(*node->store_, *node->explorer_stats_, 10'000, node->chain_.get()));
+  node->explorer_stats_ = std::make_unique<ExplorerStats>();
+  CL_TRY(rebuild_explorer_stats(*node->store_, *node->explorer_stats_, *node->chain_));
 
   consensus::Config cc;
   cc.chain_id = g.chain_id;
@@ -509,7 +509,7 @@ void Node::on_commit(const consensus::Commit& commit) {
                head.block_hash.hex().substr(0, 16));
   transport_->set_local_height(height);
   explorer_stats_->record_block(height, commit.block.header().time_unix_ms(), head.log.size - log_size_before,
-                                with_genesis_indexes(commit.certificate, *chain_));
+                                certificate_signers(commit.certificate, *chain_));
   rpc_server_->publish("blocks", {{"height", height},
                                   {"hash", head.block_hash.hex()},
                                   {"tx_count", commit.block.txs_size()},

@@ -498,20 +498,12 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
                    "certificate, the recent final checkpoints it signed (liveness), and whether this node is "
                    "connected to it"),
         [&node](const json&) {
-          const auto& genesis = node.genesis();
           const auto& stats = node.explorer_stats();
           const auto activity = stats.validators();
           const auto peers = node.peer_heights();
-          const auto self = node.self_index();
           const std::uint64_t head = node.status().height;
           const auto in_charge = node.chain().validators_at(head + 1);
           const std::size_t n = in_charge.size();
-          // ExplorerStats counts precommits by genesis index (with_genesis_indexes):
-          // known only for members holding a genesis consensus key; for others
-          // (added, or with a rotated key) they are null, not guessed.
-          std::map<crypto::PublicKey, std::uint32_t> genesis_index;
-          for (std::uint32_t i = 0; i < genesis.validators.size(); ++i)
-            genesis_index[genesis.validators[i].pubkey] = i;
           // Connected peers by the validator entry each peer id stands for
           // (peer ids are genesis indexes only for genesis's validators).
           std::set<crypto::PublicKey> connected_keys;
@@ -543,11 +535,7 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
           json out = json::array();
           for (std::uint32_t i = 0; i < n; ++i) {
             const auto& v = in_charge[i];
-            const auto g = genesis_index.find(v.pubkey);
-            const bool from_genesis = g != genesis_index.end();
-            // self_index is the genesis index of this node's key (none for a key
-            // genesis does not hold).
-            const bool is_self = from_genesis && self == g->second;
+            const bool is_self = v.pubkey == node.validator_key();
             json entry = {{"index", i},
                           {"name", v.name},
                           {"pubkey", v.pubkey.hex()},
@@ -555,16 +543,14 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
                           // A consensus key rotated with the TLS key kept is the same connection.
                           {"connected", is_self || connected_keys.contains(v.pubkey) ||
                                             connected_pins.contains(v.tls_pubkey)}};
-            if (from_genesis) {
-              const auto& a = activity.at(g->second);
-              entry["last_precommit_height"] = a.last_signed_height;
-              entry["last_precommit_time_unix_ms"] = a.last_signed_time_unix_ms;
-              entry["precommits_in_certificates"] = a.signed_in_window;
-            } else {
-              entry["last_precommit_height"] = nullptr;
-              entry["last_precommit_time_unix_ms"] = nullptr;
-              entry["precommits_in_certificates"] = nullptr;
-            }
+            // By key: a validator added by governance, or with a rotated key,
+            // has its own record (zero until its first precommit in a certificate).
+            const auto a = activity.find(v.pubkey);
+            const ValidatorActivity none;
+            const ValidatorActivity& act = a == activity.end() ? none : a->second;
+            entry["last_precommit_height"] = act.last_signed_height;
+            entry["last_precommit_time_unix_ms"] = act.last_signed_time_unix_ms;
+            entry["precommits_in_certificates"] = act.signed_in_window;
             entry["last_checkpoint_height"] = last_checkpoint[i];
             entry["checkpoints_signed"] = checkpoints_signed[i];
             entry["liveness"] =

@@ -449,6 +449,11 @@ def scenario_join(cluster, base_port):
     check(signed, f"node2 signed no checkpoint with its new key at heights {top}..{top + 7}")
     check(cluster.rpc(nodes[2], "status")["peers"] == 3, "node2 is not connected to the three others after rotating")
     log(f"node2 votes with its new keys from height {rotated} (signed checkpoint {signed[0]})")
+    # The explorer's activity follows validators by key: the newcomer precommits.
+    listed = cluster.rpc(nodes[0], "get_validator_activity")["validators"]
+    check([v["pubkey"] for v in listed] == [pubkeys[0], rotated_pub, pubkeys[3], new_pub], f"activity lists {listed}")
+    check((listed[3]["last_precommit_height"] or 0) >= joined and listed[3]["connected"],
+          f"the newcomer's activity: {listed[3]}")
 
     # The newcomer restarts from its state snapshot (which holds all three set
     # changes) and the blocks after it, and keeps voting.

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <vector>
 
@@ -37,17 +38,18 @@ class ExplorerStats {
   static constexpr std::size_t minutes_kept = 60;
   static constexpr std::size_t window_heights = 100;
 
-  explicit ExplorerStats(std::size_t validators);
-
   // Block `height` (time from its header) added `anchors` log entries and was
-  // committed by `certificate`. Heights must arrive in ascending order.
+  // committed by a certificate holding the precommits of `signers` (consensus
+  // keys: validators are followed by key, across set changes). Heights must
+  // arrive in ascending order.
   void record_block(std::uint64_t height, std::uint64_t time_unix_ms, std::uint64_t anchors,
-                    const pb::CommitCertificate& certificate);
+                    const std::vector<crypto::PublicKey>& signers);
 
   // The 60 minutes ending with the minute of now_unix_ms, oldest first (empty
   // minutes included, with zeros).
   std::vector<AnchorMinute> anchors_per_minute(std::uint64_t now_unix_ms) const;
-  std::vector<ValidatorActivity> validators() const;
+  // Every key seen in a certificate since start (or the rebuild).
+  std::map<crypto::PublicKey, ValidatorActivity> validators() const;
   // How many heights the liveness window holds now (<= window_heights).
   std::size_t window_size() const;
 
@@ -55,14 +57,13 @@ class ExplorerStats {
   struct Signers {
     std::uint64_t height = 0;
     std::uint64_t time_unix_ms = 0;
-    std::vector<bool> signed_by;  // by validator index
+    std::vector<crypto::PublicKey> signed_by;
   };
 
   mutable std::mutex mutex_;
-  std::size_t validator_count_;
   std::deque<AnchorMinute> minutes_;  // ascending minute, at most minutes_kept
   std::deque<Signers> window_;        // ascending height, at most window_heights
-  std::vector<ValidatorActivity> activity_;
+  std::map<crypto::PublicKey, ValidatorActivity> activity_;
   std::uint64_t last_height_ = 0;
 };
 
@@ -70,14 +71,14 @@ class ExplorerStats {
 // the head block's time, and at least the last window_heights, at most
 // `blocks_max` blocks in all (so start-up stays fast on a busy chain; the chart
 // then under-counts the oldest minutes).
-// With `chain`, certificates' signer indexes are mapped to genesis indexes
-// (with_genesis_indexes).
-Status rebuild_explorer_stats(const ledger::Store& store, ExplorerStats& stats,
-                              std::uint64_t blocks_max = 10'000, const ChainState* chain = nullptr);
+// Signers are resolved through `chain`'s validator schedule (certificate_signers).
+Status rebuild_explorer_stats(const ledger::Store& store, ExplorerStats& stats, const ChainState& chain,
+                              std::uint64_t blocks_max = 10'000);
 
-// The certificate with each signer's index in the set in charge of its height
-// replaced by its index in genesis's set, which the explorer's per-validator
-// views use; signers not in genesis are left out (docs/governance.md).
-pb::CommitCertificate with_genesis_indexes(const pb::CommitCertificate& certificate, const ChainState& chain);
+// The consensus keys of a certificate's signers: each signature's index in the
+// set in charge of the certificate's height (docs/governance.md). Indexes out
+// of that set are left out.
+std::vector<crypto::PublicKey> certificate_signers(const pb::CommitCertificate& certificate,
+                                                   const ChainState& chain);
 
 }  // namespace cityledger::node

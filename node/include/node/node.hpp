@@ -104,6 +104,8 @@ class Node final : public p2p::TransportHandler {
   // of the set in charge of the next height and of every scheduled set, but itself.
   std::size_t configured_peers() const;
   std::optional<std::uint32_t> self_index() const { return self_index_; }
+  // This node's consensus key.
+  crypto::PublicKey validator_key() const { return key_->public_key(); }
   boost::asio::io_context& io() { return io_; }
 
   // ---- test seam (docs/testing.md, "Byzantine mode"); cityledgerd never sets it.

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "crypto/schnorr.hpp"
 #include "node/explorer_stats.hpp"
 
 namespace cityledger::node {
@@ -10,14 +11,18 @@ namespace {
 constexpr std::uint64_t minute = ExplorerStats::minute_ms;
 constexpr std::uint64_t t0 = 1'795'000'020'000;  // 20 s into a minute
 
-pb::CommitCertificate signed_by(std::initializer_list<std::uint32_t> validators) {
-  pb::CommitCertificate c;
-  for (auto v : validators) c.add_signatures()->set_validator_index(v);
-  return c;
+crypto::PublicKey key(std::uint64_t i) {
+  return crypto::SecretKey::from_seed_for_testing(i + 1).public_key();
+}
+
+std::vector<crypto::PublicKey> signed_by(std::initializer_list<std::uint64_t> validators) {
+  std::vector<crypto::PublicKey> out;
+  for (auto v : validators) out.push_back(key(v));
+  return out;
 }
 
 TEST(ExplorerStats, AnchorsPerMinuteKeepsTheLastHour) {
-  ExplorerStats stats(4);
+  ExplorerStats stats;
   stats.record_block(1, t0, 3, signed_by({0, 1, 2}));
   stats.record_block(2, t0 + 1'000, 2, signed_by({0, 1, 2}));
   stats.record_block(3, t0 + 2 * minute, 7, signed_by({1, 2, 3}));
@@ -42,21 +47,25 @@ TEST(ExplorerStats, AnchorsPerMinuteKeepsTheLastHour) {
 }
 
 TEST(ExplorerStats, ValidatorActivityOverTheWindow) {
-  ExplorerStats stats(4);
+  ExplorerStats stats;
   for (std::uint64_t h = 1; h <= 150; ++h) {
     stats.record_block(h, t0 + h, 0, h % 2 ? signed_by({0, 1, 2}) : signed_by({0, 1, 3}));
   }
-  stats.record_block(151, t0 + 151, 0, signed_by({0, 1, 2, 9}));  // an index out of range is ignored
-  stats.record_block(151, t0 + 151, 0, signed_by({3}));           // a height seen before is ignored
+  // A validator added by governance (key 9) has its record from its first precommit.
+  stats.record_block(151, t0 + 151, 0, signed_by({0, 1, 2, 9}));
+  stats.record_block(151, t0 + 151, 0, signed_by({3}));  // a height seen before is ignored
   EXPECT_EQ(stats.window_size(), ExplorerStats::window_heights);
   const auto v = stats.validators();
-  ASSERT_EQ(v.size(), 4u);
-  EXPECT_EQ(v[0].signed_in_window, 100u);
-  EXPECT_EQ(v[0].last_signed_height, 151u);
-  EXPECT_EQ(v[2].signed_in_window, 50u);  // odd heights of the window 52..151
-  EXPECT_EQ(v[3].signed_in_window, 50u);  // even heights
-  EXPECT_EQ(v[3].last_signed_height, 150u);
-  EXPECT_EQ(v[3].last_signed_time_unix_ms, t0 + 150);
+  ASSERT_EQ(v.size(), 5u);
+  EXPECT_EQ(v.at(key(0)).signed_in_window, 100u);
+  EXPECT_EQ(v.at(key(0)).last_signed_height, 151u);
+  EXPECT_EQ(v.at(key(2)).signed_in_window, 50u);  // odd heights of the window 52..151
+  EXPECT_EQ(v.at(key(3)).signed_in_window, 50u);  // even heights
+  EXPECT_EQ(v.at(key(3)).last_signed_height, 150u);
+  EXPECT_EQ(v.at(key(3)).last_signed_time_unix_ms, t0 + 150);
+  EXPECT_EQ(v.at(key(9)).signed_in_window, 1u);
+  EXPECT_EQ(v.at(key(9)).last_signed_height, 151u);
+  EXPECT_FALSE(v.contains(key(4)));
 }
 
 TEST(Explorer, ServesItsFilesWithTypesAndPolicy) {
