@@ -6,6 +6,7 @@
 // blocks. The 1,000,000-leaf store is built once, unsynced, in a temp dir.
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <random>
 
 #include "../tests/unit/ledger/block_builder.hpp"
@@ -15,7 +16,16 @@
 namespace cityledger::ledger {
 namespace {
 
-constexpr std::uint64_t big_log_size = 1'000'000;
+// The read benchmarks' log size: 1,000,000 leaves, or CITYLEDGER_BENCH_LOG_LEAVES
+// (e.g. 10000000 for the 10M-leaf proof target; building it takes minutes).
+std::uint64_t big_log_size() {
+  static const std::uint64_t size = [] {
+    const char* env = std::getenv("CITYLEDGER_BENCH_LOG_LEAVES");
+    const std::uint64_t value = env != nullptr ? std::strtoull(env, nullptr, 10) : 0;
+    return value > 0 ? value : std::uint64_t{1'000'000};
+  }();
+  return size;
+}
 
 std::vector<Hash32> make_leaves(std::uint64_t first, std::uint64_t count) {
   std::vector<Hash32> leaves;
@@ -80,6 +90,51 @@ void BM_ApplyBlock(benchmark::State& state) {
 }
 BENCHMARK(BM_ApplyBlock)->Arg(1)->Arg(1000)->UseRealTime()->MinTime(3.0);
 
+// The network benchmark's batch-100 shape: Args = transactions per block,
+// entries per transaction (10 x 100: 1,000 entries from 10 signers' batches).
+void BM_ApplyBlockTxs(benchmark::State& state) {
+  testing::TempDir dir("bench-apply-txs");
+  auto store = open_or_die(dir.store(), testing::test_options());
+  const testing::BlockBuilder builder;
+  const std::vector<int> shape(static_cast<std::size_t>(state.range(0)), static_cast<int>(state.range(1)));
+  std::uint64_t leaves = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    const auto block = builder.next(*store, shape);
+    state.ResumeTiming();
+    CL_CHECK(store->apply_block(block.block, block.commit).ok());
+    leaves += static_cast<std::uint64_t>(state.range(0) * state.range(1));
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(leaves));
+}
+BENCHMARK(BM_ApplyBlockTxs)->ArgNames({"txs", "entries"})->Args({10, 100})->UseRealTime()->MinTime(3.0);
+
+// What a validator computes to check a proposal's log_size/log_root (and the
+// proposer to fill them in): the leaf hashes of a 10 x 100-entry block. Arg 0:
+// proto::log_leaf_hash over derive_log_entries (copies every entry), Arg 1:
+// ledger::log_leaf_hashes (no copies).
+void BM_BlockLeafHashes(benchmark::State& state) {
+  testing::TempDir dir("bench-leaf-hashes");
+  auto store = open_or_die(dir.store(), testing::test_options());
+  const auto block = testing::BlockBuilder().next(*store, std::vector<int>(10, 100));
+  for (auto _ : state) {
+    std::vector<Hash32> leaves;
+    if (state.range(0) == 0) {
+      auto entries = derive_log_entries(block.block);
+      CL_CHECK(entries.ok());
+      leaves.reserve(entries->size());
+      for (const auto& entry : *entries) leaves.push_back(proto::log_leaf_hash(entry));
+    } else {
+      auto hashes = log_leaf_hashes(block.block);
+      CL_CHECK(hashes.ok());
+      leaves = std::move(*hashes);
+    }
+    benchmark::DoNotOptimize(leaves);
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * 1000);
+}
+BENCHMARK(BM_BlockLeafHashes)->ArgName("copy_free")->Arg(0)->Arg(1);
+
 // A node serving proofs gives its block cache room for the log's hashes
 // (about 100 MB of leaves and nodes at 1,000,000 leaves).
 StoreOptions read_options() {
@@ -97,12 +152,13 @@ struct BigLog {
   BigLog() {
     {
       auto builder = open_or_die(dir.store(), bare_options(false));
-      for (std::uint64_t at = 0; at < big_log_size; at += 10'000) {
-        CL_CHECK(builder->append_leaves(make_leaves(at, 10'000)).ok());
+      for (std::uint64_t at = 0; at < big_log_size(); at += 10'000) {
+        CL_CHECK(builder->append_leaves(make_leaves(at, std::min<std::uint64_t>(10'000, big_log_size() - at)))
+                     .ok());
       }
     }
     store = open_or_die(dir.store(), read_options());
-    CL_CHECK(store->log_size() == big_log_size);
+    CL_CHECK(store->log_size() == big_log_size());
   }
 };
 
@@ -115,7 +171,7 @@ void BM_InclusionProof(benchmark::State& state) {
   const Store& store = *big_log().store;
   std::mt19937_64 rng(1);
   for (auto _ : state) {
-    auto proof = store.inclusion_proof(rng() % big_log_size, big_log_size);
+    auto proof = store.inclusion_proof(rng() % big_log_size(), big_log_size());
     CL_CHECK(proof.ok());
     benchmark::DoNotOptimize(proof);
   }
@@ -127,7 +183,7 @@ void BM_InclusionProofAtPastSize(benchmark::State& state) {
   const Store& store = *big_log().store;
   std::mt19937_64 rng(2);
   for (auto _ : state) {
-    const std::uint64_t size = 1 + rng() % big_log_size;
+    const std::uint64_t size = 1 + rng() % big_log_size();
     auto proof = store.inclusion_proof(rng() % size, size);
     CL_CHECK(proof.ok());
     benchmark::DoNotOptimize(proof);
@@ -139,7 +195,7 @@ void BM_ConsistencyProof(benchmark::State& state) {
   const Store& store = *big_log().store;
   std::mt19937_64 rng(3);
   for (auto _ : state) {
-    auto proof = store.consistency_proof(1 + rng() % big_log_size, big_log_size);
+    auto proof = store.consistency_proof(1 + rng() % big_log_size(), big_log_size());
     CL_CHECK(proof.ok());
     benchmark::DoNotOptimize(proof);
   }
@@ -150,7 +206,7 @@ void BM_RootAtPastSize(benchmark::State& state) {
   const Store& store = *big_log().store;
   std::mt19937_64 rng(4);
   for (auto _ : state) {
-    auto root = store.root_at(1 + rng() % big_log_size);
+    auto root = store.root_at(1 + rng() % big_log_size());
     CL_CHECK(root.ok());
     benchmark::DoNotOptimize(root);
   }

@@ -1,5 +1,7 @@
 #include "ledger/records.hpp"
 
+#include <algorithm>
+
 namespace cityledger::ledger::records {
 
 namespace {
@@ -28,6 +30,12 @@ std::string u64_key(std::uint64_t value) {
   std::string out;
   out.reserve(8);
   put_be(out, value, 8);
+  return out;
+}
+
+std::array<char, 8> u64_key_bytes(std::uint64_t value) {
+  std::array<char, 8> out;
+  for (std::size_t i = 0; i < 8; ++i) out[i] = static_cast<char>((value >> (56 - 8 * i)) & 0xff);
   return out;
 }
 
@@ -75,6 +83,15 @@ std::optional<NodeId> decode_node_key(std::string_view bytes) {
 std::string content_key(const Hash32& content_hash, std::uint64_t leaf_index) {
   std::string out = content_hash.to_string();
   put_be(out, leaf_index, 8);
+  return out;
+}
+
+std::array<char, 40> content_key_bytes(const Hash32& content_hash, std::uint64_t leaf_index) {
+  std::array<char, 40> out;
+  std::copy(content_hash.bytes.begin(), content_hash.bytes.end(),
+            reinterpret_cast<std::uint8_t*>(out.data()));
+  const auto index = u64_key_bytes(leaf_index);
+  std::copy(index.begin(), index.end(), out.begin() + 32);
   return out;
 }
 

@@ -3,7 +3,9 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
+#include <rocksdb/perf_level.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
@@ -16,6 +18,7 @@
 #include <unordered_set>
 
 #include "crypto/merkle.hpp"
+#include "crypto/sha256.hpp"
 #include "ledger/merkle_tree.hpp"
 #include "proto/codec.hpp"
 #include "proto/objects.hpp"
@@ -221,7 +224,8 @@ struct Store::Impl {
     StagedLog staged{frontier, {}};  // frontier is only changed by the writer, which is us
     staged.nodes.reserve(leaves.size() + 64);
     for (const Hash32& leaf : leaves) {
-      batch.Put(cf(cf_leaves), records::u64_key(staged.after.size()), slice(leaf));
+      const auto key = records::u64_key_bytes(staged.after.size());
+      batch.Put(cf(cf_leaves), rocksdb::Slice(key.data(), key.size()), slice(leaf));
       staged.after.append(leaf,
                           [&](const NodeId& id, const Hash32& hash) { staged.nodes.emplace_back(id, hash); });
     }
@@ -242,6 +246,9 @@ struct Store::Impl {
                                               resumed.ToString() + "); nothing was applied");
       }
     }
+    // RocksDB's per-thread perf counters (on by default) cost a thread-local
+    // lookup per key inserted; nothing reads them here.
+    rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
     const rocksdb::Status status = db->Write(write_options, &batch);
     if (!status.ok()) {
       // RocksDB stops accepting writes after a failed write; Resume() flushes
@@ -352,6 +359,16 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& path, co
     if (i == cf_blocks || i == cf_commits || i == cf_leaves || i == cf_entries || i == cf_nodes) {
       cf_options.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
     }
+    if (i == cf_content) {
+      // Content keys are random hashes: in one skip list each insert searches
+      // from the top through every key of the memtable. Hashed by the 32-byte
+      // content hash instead, an insert lands in a short per-bucket list.
+      // Lookups are by content hash (leaves_for_content), i.e. by prefix.
+      // Capped, not fixed: a key shorter than 32 bytes (never written by this
+      // store) is its own prefix instead of being read past its end.
+      cf_options.prefix_extractor.reset(rocksdb::NewCappedPrefixTransform(32));
+      cf_options.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(1u << 18));
+    }
     descriptors.emplace_back(cf_names[i], cf_options);
   }
   rocksdb::DB* raw = nullptr;
@@ -367,8 +384,12 @@ Result<std::unique_ptr<Store>> Store::open(const std::filesystem::path& path, co
 
 Status Store::Impl::initialize_metadata() {
   // An empty store (fresh, or created by a run that died before this batch).
+  // Total order: the content index is hashed by prefix, and a prefix
+  // iterator's SeekToFirst would not see its memtable.
+  rocksdb::ReadOptions scan = read_options;
+  scan.total_order_seek = true;
   for (std::size_t i = 0; i < cf_count; ++i) {
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(read_options, cfs[i]));
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(scan, cfs[i]));
     it->SeekToFirst();
     CL_TRY(from_rocks(it->status(), std::string("scanning ") + cf_names[i]));
     if (it->Valid()) {
@@ -770,8 +791,35 @@ Status Store::apply_block(const pb::Block& block, const pb::CommitCertificate& c
   if (commit.height() != height || commit.block_id() != hash.to_string()) {
     return invalid(at + ": the commit certificate is for another block");
   }
-  auto entries = derive_log_entries(block);
-  if (!entries.ok()) return invalid(at + ": " + entries.status().message());
+  // The block's leaves, straight into the batch: each entry is encoded once
+  // into one reused buffer behind a 0x00 byte, so the buffer is the RFC 9162
+  // leaf-hash input SHA-256(0x00 || entry) and, past that byte, the stored
+  // entry. The batch is reserved for the block's size (the entries are about
+  // as large as the block again) so it is not copied as it grows.
+  const std::string block_bytes = proto::encode(block);
+  const std::uint64_t expected_leaves =
+      header.log_size() > head.log_size
+          ? std::min<std::uint64_t>(header.log_size() - head.log_size, block_bytes.size() / 32)
+          : 0;
+  rocksdb::WriteBatch batch(2 * block_bytes.size() + 160 * expected_leaves + 4096);
+  std::vector<Hash32> leaves;
+  leaves.reserve(expected_leaves);
+  std::uint64_t index = head.log_size;
+  std::string buffer(1, '\0');
+  const Status derived = for_each_log_entry(block, [&](const pb::LogEntry& entry) -> Status {
+    buffer.resize(1);
+    proto::encode_append(entry, buffer);
+    leaves.push_back(crypto::sha256(as_bytes(buffer)));
+    const auto key = records::u64_key_bytes(index);
+    batch.Put(s.cf(cf_entries), rocksdb::Slice(key.data(), key.size()),
+              rocksdb::Slice(buffer.data() + 1, buffer.size() - 1));
+    const auto content =
+        records::content_key_bytes(Hash32::from_span(as_bytes(entry.entry().content_hash())), index);
+    batch.Put(s.cf(cf_content), rocksdb::Slice(content.data(), content.size()), rocksdb::Slice());
+    ++index;
+    return {};
+  });
+  if (!derived.ok()) return invalid(at + ": " + derived.message());
 
   // Transactions: never stored twice (the tx index is never overwritten).
   std::vector<std::string> tx_keys;
@@ -792,18 +840,6 @@ Status Store::apply_block(const pb::Block& block, const pb::CommitCertificate& c
     }
   }
 
-  rocksdb::WriteBatch batch;
-  std::vector<Hash32> leaves;
-  leaves.reserve(entries->size());
-  std::uint64_t index = head.log_size;
-  for (const pb::LogEntry& entry : *entries) {
-    const std::string bytes = proto::log_entry_bytes(entry);
-    leaves.push_back(crypto::merkle::leaf_hash(as_bytes(bytes)));
-    batch.Put(s.cf(cf_entries), records::u64_key(index), bytes);
-    const Hash32 content = Hash32::from_span(as_bytes(entry.entry().content_hash()));
-    batch.Put(s.cf(cf_content), records::content_key(content, index), rocksdb::Slice());
-    ++index;
-  }
   Impl::StagedLog staged = s.stage_leaves(leaves, batch);
   if (header.log_size() != staged.after.size()) {
     return invalid(at + ": header log_size " + std::to_string(header.log_size()) + " but appending its " +
@@ -816,7 +852,7 @@ Status Store::apply_block(const pb::Block& block, const pb::CommitCertificate& c
   for (std::size_t i = 0; i < tx_keys.size(); ++i) {
     batch.Put(s.cf(cf_tx), tx_keys[i], records::tx_location_value({height, static_cast<std::uint32_t>(i)}));
   }
-  batch.Put(s.cf(cf_blocks), records::u64_key(height), proto::encode(block));
+  batch.Put(s.cf(cf_blocks), records::u64_key(height), block_bytes);
   batch.Put(s.cf(cf_commits), records::u64_key(height), proto::encode(commit));
   const Head new_head{height, staged.after.size(), log_root, hash};
   return s.commit(batch, new_head, std::move(staged), at);
@@ -1003,7 +1039,11 @@ Result<std::vector<std::uint64_t>> Store::leaves_for_content(const Hash32& conte
   const std::uint64_t size = log_size();
   std::vector<std::uint64_t> out;
   const std::string prefix = content_hash.to_string();
-  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(impl_->read_options, impl_->cf(cf_content)));
+  // The family is hashed by the 32-byte content hash (a prefix): the
+  // iterator stays within this hash's keys.
+  rocksdb::ReadOptions read_options = impl_->read_options;
+  read_options.prefix_same_as_start = true;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read_options, impl_->cf(cf_content)));
   for (it->Seek(prefix); it->Valid() && out.size() < max_results; it->Next()) {
     const auto key = records::decode_content_key(view(it->key()));
     if (!key) return corruption("content index holds a malformed key");

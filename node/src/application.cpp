@@ -81,11 +81,9 @@ pb::Block Application::build_block(std::uint64_t height, const pb::CommitCertifi
   header->set_txs_root(proto::to_field(proto::txs_root(block.txs())));
   header->set_validator_set_hash(proto::to_field(chain_.validator_set_at(height).hash()));
   header->set_proposer_index(proposer_index);
-  std::vector<Hash32> leaves;
-  auto entries = ledger::derive_log_entries(block);
-  CL_CHECK(entries.ok());  // the mempool admitted only well-formed transactions
-  for (const auto& e : *entries) leaves.push_back(proto::log_leaf_hash(e));
-  const auto log = store_.log_head_after(leaves);
+  auto leaves = ledger::log_leaf_hashes(block);
+  CL_CHECK(leaves.ok());  // the mempool admitted only well-formed transactions
+  const auto log = store_.log_head_after(*leaves);
   header->set_log_size(log.size);
   header->set_log_root(proto::to_field(log.root));
   return block;
@@ -205,12 +203,9 @@ Status Application::validate_block(const pb::Block& block, std::uint64_t now_ms)
     return error(ErrorCode::invalid_argument, "tx_count or txs_root does not match the transactions");
   }
   CL_TRY(validate_transactions(block));
-  auto entries = ledger::derive_log_entries(block);
-  if (!entries) return entries.status();
-  std::vector<Hash32> leaves;
-  leaves.reserve(entries->size());
-  for (const auto& e : *entries) leaves.push_back(proto::log_leaf_hash(e));
-  const auto log = store_.log_head_after(leaves);
+  auto leaves = ledger::log_leaf_hashes(block);
+  if (!leaves) return leaves.status();
+  const auto log = store_.log_head_after(*leaves);
   if (h.log_size() != log.size || h.log_root() != proto::to_field(log.root)) {
     return error(ErrorCode::invalid_argument, "log_size/log_root do not match the log after this block");
   }

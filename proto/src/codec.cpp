@@ -10,14 +10,16 @@ namespace cityledger::proto {
 
 std::string encode(const google::protobuf::Message& message) {
   std::string out;
-  out.reserve(message.ByteSizeLong());
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    CL_CHECK(message.SerializeToCodedStream(&coded));
-  }
+  encode_append(message, out);
   return out;
+}
+
+void encode_append(const google::protobuf::Message& message, std::string& out) {
+  out.reserve(out.size() + message.ByteSizeLong());
+  google::protobuf::io::StringOutputStream stream(&out);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  CL_CHECK(message.SerializeToCodedStream(&coded));
 }
 
 Bytes encode_bytes(const google::protobuf::Message& message) {
@@ -28,16 +30,19 @@ Bytes encode_bytes(const google::protobuf::Message& message) {
 bool has_unknown_fields(const google::protobuf::Message& message) {
   const auto* reflection = message.GetReflection();
   if (!reflection->GetUnknownFields(message).empty()) return true;
-  std::vector<const google::protobuf::FieldDescriptor*> fields;
-  reflection->ListFields(message, &fields);
-  for (const auto* field : fields) {
+  // Over the descriptor's message fields rather than ListFields, which
+  // allocates a vector per message (per entry of a batch, per metadata field).
+  const auto* descriptor = message.GetDescriptor();
+  for (int f = 0; f < descriptor->field_count(); ++f) {
+    const auto* field = descriptor->field(f);
     if (field->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
     if (field->is_repeated()) {
       const int count = reflection->FieldSize(message, field);
       for (int i = 0; i < count; ++i) {
         if (has_unknown_fields(reflection->GetRepeatedMessage(message, field, i))) return true;
       }
-    } else if (has_unknown_fields(reflection->GetMessage(message, field))) {
+    } else if (reflection->HasField(message, field) &&
+               has_unknown_fields(reflection->GetMessage(message, field))) {
       return true;
     }
   }

@@ -4,17 +4,20 @@
 //   cityledger_sim --validators 4 --seed 12345 --trace     replay one seed, printing every step
 //   cityledger_sim --validators 7 --seeds 500               seeds 0..499
 //   cityledger_sim --validators 4 --part 1 --parts 4        CTest: a quarter of the configuration's seeds
+//   cityledger_sim --set-change --seeds 300 --scale-seeds   300 seeds, scaled by CITYLEDGER_SIM_SEEDS / 2000
 //   cityledger_sim --disable-locking --expect-violation     succeeds only when a safety violation is found
 //   cityledger_sim --bench                                  committed heights per wall-clock second (JSON)
 //
 // Exit status: 0 all seeds passed (or, with --expect-violation, a violation was
 // found), 1 a seed failed (or no violation was found), 2 bad usage.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <optional>
 #include <string>
 
 #include "cluster.hpp"
@@ -116,6 +119,7 @@ int main(int argc, char** argv) {
   bool check_determinism = false;
   bool verbose = false;
   bool keep_going = false;
+  bool scale_seeds = false;
 
   app.add_option("--validators", options.validators, "4 or 7")->check(CLI::IsMember({4, 7}));
   app.add_option("--seed", seed, "the seed to run, or the first of --seeds");
@@ -124,6 +128,9 @@ int main(int argc, char** argv) {
   app.add_option("--parts", parts, "split the configuration's seeds into this many parts");
   app.add_option("--config-seeds", config_seeds,
                  "seeds per configuration for --part/--parts; CITYLEDGER_SIM_SEEDS overrides it");
+  app.add_flag("--scale-seeds", scale_seeds,
+               "with CITYLEDGER_SIM_SEEDS set, scale --seeds by CITYLEDGER_SIM_SEEDS / --config-seeds "
+               "(rounded up), as the --parts runs scale");
   app.add_option("--profile", profile, "chaos (default), calm or lockbreak");
   app.add_flag("--disable-locking", options.disable_locking,
                "honest cores ignore the locking rule (Config::test_disable_locking)");
@@ -154,14 +161,26 @@ int main(int argc, char** argv) {
 
   std::uint64_t first = seed.value_or(0);
   std::uint64_t count = seeds == 0 ? 1 : seeds;
+  // CITYLEDGER_SIM_SEEDS (set at run time, e.g. by scripts/test.sh's sanitizer
+  // stage) replaces the seeds per configuration of the --parts runs; the runs
+  // with --scale-seeds (the set-change tests) shrink or grow by the same ratio.
+  std::optional<std::uint64_t> env_config_seeds;
+  if (const char* env = std::getenv("CITYLEDGER_SIM_SEEDS"); env != nullptr && *env != '\0') {
+    env_config_seeds = std::strtoull(env, nullptr, 10);
+  }
+  if (scale_seeds && parts == 0 && env_config_seeds && config_seeds > 0) {
+    const std::uint64_t scaled = (count * *env_config_seeds + config_seeds - 1) / config_seeds;
+    std::printf("CITYLEDGER_SIM_SEEDS=%" PRIu64 " of %" PRIu64 " per configuration: %" PRIu64
+                " seeds instead of %" PRIu64 "\n",
+                *env_config_seeds, config_seeds, std::max<std::uint64_t>(scaled, 1), count);
+    count = std::max<std::uint64_t>(scaled, 1);
+  }
   if (parts > 0) {
     if (part >= parts) {
       std::fprintf(stderr, "cityledger_sim: --part must be below --parts\n");
       return 2;
     }
-    if (const char* env = std::getenv("CITYLEDGER_SIM_SEEDS"); env != nullptr && *env != '\0') {
-      config_seeds = std::strtoull(env, nullptr, 10);
-    }
+    if (env_config_seeds) config_seeds = *env_config_seeds;
     first = seed.value_or(0) + config_seeds * part / parts;
     count = config_seeds * (part + 1) / parts - config_seeds * part / parts;
   }

@@ -7,6 +7,7 @@
 // failed decode into ErrorCode::corruption.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -41,6 +42,8 @@ inline constexpr std::string_view meta_head = "head";                      // He
 
 // ---- fixed-width integers
 std::string u64_key(std::uint64_t value);  // 8 bytes big-endian
+// The same bytes without a std::string (write paths that make many keys).
+std::array<char, 8> u64_key_bytes(std::uint64_t value);
 std::optional<std::uint64_t> decode_u64_key(std::string_view bytes);
 std::string u32_value(std::uint32_t value);  // 4 bytes big-endian
 std::optional<std::uint32_t> decode_u32_value(std::string_view bytes);
@@ -55,6 +58,7 @@ std::optional<NodeId> decode_node_key(std::string_view bytes);
 
 // ---- content_index key: 32-byte content hash || u64 leaf index.
 std::string content_key(const Hash32& content_hash, std::uint64_t leaf_index);
+std::array<char, 40> content_key_bytes(const Hash32& content_hash, std::uint64_t leaf_index);
 struct ContentKey {
   Hash32 content_hash;
   std::uint64_t leaf_index = 0;

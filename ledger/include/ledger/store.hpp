@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -73,6 +74,14 @@ using TxLocation = records::TxLocation;
 // body is decoded canonically; invalid_argument names the transaction (and
 // entry) when a body does not decode or a content hash is not 32 bytes.
 Result<std::vector<pb::LogEntry>> derive_log_entries(const pb::Block& block);
+// The same leaves without copies: calls `visit` once per leaf, in order, with
+// a LogEntry that is reused for the next leaf (copy what must outlive the
+// call). Stops at the first error, from decoding or from `visit`.
+Status for_each_log_entry(const pb::Block& block, const std::function<Status(const pb::LogEntry&)>& visit);
+// The leaf hashes of those leaves, in order (what log_head_after takes), with
+// no copy of any entry: the same as proto::log_leaf_hash over
+// derive_log_entries(block), and the same errors.
+Result<std::vector<Hash32>> log_leaf_hashes(const pb::Block& block);
 // How many leaves one transaction adds (the rule above).
 std::uint64_t log_leaf_count(const pb::TxBody& body);
 

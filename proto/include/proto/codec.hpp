@@ -22,6 +22,9 @@ namespace cityledger::proto {
 inline constexpr std::size_t max_message_bytes_default = 16u << 20;
 
 std::string encode(const google::protobuf::Message& message);
+// Appends encode(message) to `out`: a caller that encodes many messages can
+// reuse one buffer (and put bytes of its own before them).
+void encode_append(const google::protobuf::Message& message, std::string& out);
 Bytes encode_bytes(const google::protobuf::Message& message);
 
 // Fills `out` from `bytes` or says precisely why not.

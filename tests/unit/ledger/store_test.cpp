@@ -3,6 +3,7 @@
 #include "ledger/store.hpp"
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 
@@ -65,10 +66,18 @@ TEST(Store, DeriveLogEntriesFollowsBlockAndBatchOrder) {
   EXPECT_EQ((*entries)[4].time_unix_ms(), b.block.header().time_unix_ms());
   const auto signer = proto::decode<pb::TxBody>(as_bytes(b.block.txs(2).body()))->signer();
   EXPECT_EQ((*entries)[3].submitter(), signer);
+  // The copy-free leaf hashes are the hashes of the derived entries.
+  auto hashes = log_leaf_hashes(b.block);
+  ASSERT_TRUE(hashes.ok()) << hashes.status().to_string();
+  ASSERT_EQ(hashes->size(), 5u);
+  for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ((*hashes)[i], proto::log_leaf_hash((*entries)[i])) << i;
+  // Each entry is its own, though one message is reused to make them.
+  EXPECT_NE((*entries)[0].entry().content_hash(), (*entries)[1].entry().content_hash());
 
   pb::Block bad = b.block;
   bad.mutable_txs(1)->set_body("\x0a\x01");  // truncated body
   EXPECT_EQ(derive_log_entries(bad).status().code(), ErrorCode::invalid_argument);
+  EXPECT_EQ(log_leaf_hashes(bad).status().to_string(), derive_log_entries(bad).status().to_string());
 }
 
 TEST(Store, ApplyAndReadBack) {
@@ -159,6 +168,59 @@ void expect_refused(Store& store, const pb::Block& block, const pb::CommitCertif
 
 // Re-derives header fields after a change so that only the intended check fails.
 void reseal(const BlockBuilder& builder, CommittedBlock& b) { b.commit = builder.commit_for(b.block); }
+
+// The content index's memtable is hashed by content hash (a prefix). Lookups
+// must find every leaf, in order, whether its key is in the memtable, in the
+// WAL replayed at open, or in table files written without that prefix
+// setting (as by a build before it), and across those at once.
+TEST(Store, ContentLookupsSpanMemtableWalAndTableFiles) {
+  TempDir dir;
+  BlockBuilder builder;
+  builder.content_space = 5;  // leaf i anchors content hash i % 5
+  {
+    auto store = open_store(dir.store());
+    for (int i = 0; i < 4; ++i) apply(*store, builder.next(*store, {3, 2}));  // leaves 0..19
+  }
+  {
+    // Into table files, by a RocksDB with default options (no prefix extractor).
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), dir.store().string(), &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const auto& name : names) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.store().string(), families, &handles, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    for (auto* handle : handles) {
+      ASSERT_TRUE(db->CompactRange(rocksdb::CompactRangeOptions(), handle, nullptr, nullptr).ok());
+      ASSERT_TRUE(db->DestroyColumnFamilyHandle(handle).ok());
+    }
+  }
+  auto store = open_store(dir.store());
+  ASSERT_NE(store, nullptr);
+  for (int i = 0; i < 3; ++i) apply(*store, builder.next(*store, {5}));  // leaves 20..34, memtable
+  const auto check = [&](const Store& s) {
+    for (std::uint64_t c = 0; c < 5; ++c) {
+      std::vector<std::uint64_t> expected;
+      for (std::uint64_t leaf = c; leaf < 35; leaf += 5) expected.push_back(leaf);
+      EXPECT_EQ(*s.leaves_for_content(testing::test_content_hash(c, 5)), expected) << "content " << c;
+      // A limit that ends in the table files, and one past the boundary.
+      EXPECT_EQ(*s.leaves_for_content(testing::test_content_hash(c, 5), 3),
+                (std::vector<std::uint64_t>{c, c + 5, c + 10}));
+      EXPECT_EQ(s.leaves_for_content(testing::test_content_hash(c, 5), 5)->back(), c + 20);
+    }
+    EXPECT_TRUE(s.leaves_for_content(crypto::sha256(std::string_view("nothing")))->empty());
+  };
+  check(*store);
+  store.reset();
+  store = open_store(dir.store());  // leaves 20..34 come back from the WAL
+  ASSERT_NE(store, nullptr);
+  check(*store);
+  StoreOptions full = test_options(false);
+  full.full_check_on_open = true;
+  store.reset();
+  EXPECT_NE(open_store(dir.store(), full), nullptr);
+}
 
 TEST(Store, RefusesBadBlocksAndStaysUnchanged) {
   TempDir dir;
