@@ -52,6 +52,21 @@ Result<Hash32> Mempool::refuse(Status status) {
 }
 
 Result<Hash32> Mempool::add(const pb::Transaction& tx, std::uint64_t admitted_ms) {
+  // Duplicates first, before the signature check (the expensive part): a
+  // transaction gossiped by a peer after this node already has it pending, or
+  // after a block committed it, costs one hash and one lookup.
+  {
+    const Hash32 hash = proto::tx_hash(tx);
+    {
+      std::lock_guard lock(mutex_);
+      if (by_hash_.contains(hash)) {
+        ++stats_.refused;
+        return error(ErrorCode::already_exists, "transaction already in the mempool");
+      }
+    }
+    if (accounts_.is_committed(hash))
+      return refuse(error(ErrorCode::already_exists, "transaction already committed"));
+  }
   // The expensive checks run outside the lock.
   auto verified = proto::verify_transaction(tx, chain_id_, limits_.tx_limits);
   if (!verified) return refuse(verified.status());
@@ -73,8 +88,6 @@ Result<Hash32> Mempool::add(const pb::Transaction& tx, std::uint64_t admitted_ms
       return refuse(error(s.code(), "governance: " + s.message()));
     }
   }
-  if (accounts_.is_committed(hash))
-    return refuse(error(ErrorCode::already_exists, "transaction already committed"));
   std::string contract_key;
   if (verified->body.has_contract()) {
     const auto& action = verified->body.contract();
