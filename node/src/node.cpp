@@ -268,12 +268,8 @@ void Node::refresh_peers() {
     std::lock_guard lock(mutex_);
     after = peers_;
   }
-  const auto keys = [](const auto& m) {
-    std::vector<p2p::PeerIndex> k;
-    for (const auto& [i, _] : m) k.push_back(i);
-    return k;
-  };
-  if (keys(before) == keys(after)) return;
+  // A changed entry gets a new index, so equal maps mean an unchanged list.
+  if (before == after) return;
   for (const auto& [i, v] : after) {
     if (!before.contains(i))
       spdlog::info("validator {} ({}) joins this node's peers", v.name, v.pubkey.hex());
