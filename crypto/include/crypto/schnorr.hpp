@@ -66,6 +66,10 @@ class SecretKey {
 
 // False for a malformed key, a malformed signature or a wrong signature.
 bool verify(const PublicKey& key, const Hash32& digest, const Signature& signature);
+// The same verdict, parsing the key every time: the textbook cost of one
+// BIP340 verification (verify() keeps recently parsed keys per thread). The
+// network benchmark's signature ceiling is measured with this.
+bool verify_uncached(const PublicKey& key, const Hash32& digest, const Signature& signature);
 bool verify(const PublicKey& key, const Hash32& digest, ByteSpan signature);
 
 // True when the 32 bytes are the x coordinate of a point on the curve.

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "../test_data.hpp"
 #include "crypto/signing.hpp"
@@ -76,6 +77,32 @@ TEST(Bip340, SignVerifyRoundTripAndTampering) {
   other.bytes[0] ^= 1;
   EXPECT_FALSE(verify(key->public_key(), other, sig));
   EXPECT_FALSE(verify(key->public_key(), digest, ByteSpan{sig.bytes.data(), 63}));
+}
+
+// verify() keeps parsed keys per thread: many keys sharing its slots, keys
+// that do not parse, and a key swapped for another must all get the verdict
+// the uncached verification gives.
+TEST(Bip340, ParsedKeyCacheNeverChangesAVerdict) {
+  std::vector<SecretKey> keys;
+  for (std::uint64_t i = 0; i < 300; ++i) keys.push_back(SecretKey::from_seed_for_testing(i));
+  const Hash32 digest = signing_digest(purpose::transaction, "test-chain", as_bytes("cache"));
+  std::vector<Signature> sigs;
+  for (const auto& k : keys) sigs.push_back(k.sign(digest));
+  // Not an x coordinate on the curve (from the BIP340 vectors, row 5).
+  const auto off_curve =
+      *Hash32::from_hex("eefdea4cdb677750a420fee807eacf21eb9898ae79b9768766e4faa04a2d4a34");
+  ASSERT_FALSE(is_valid_public_key(off_curve));
+  for (int pass = 0; pass < 3; ++pass) {
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const auto& key = keys[i].public_key();
+      const std::size_t j = (i * 7 + 3) % keys.size();  // someone else's signature
+      EXPECT_TRUE(verify(key, digest, sigs[i])) << i;
+      EXPECT_EQ(verify(key, digest, sigs[j]), i == j) << i;
+      EXPECT_EQ(verify(key, digest, sigs[j]), verify_uncached(key, digest, sigs[j])) << i;
+      EXPECT_FALSE(verify(off_curve, digest, sigs[i]));
+      EXPECT_TRUE(verify(key, digest, sigs[i])) << i;  // after the invalid key took a slot
+    }
+  }
 }
 
 TEST(Bip340, InvalidSecretsAreRefused) {
