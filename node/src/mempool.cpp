@@ -52,28 +52,33 @@ Result<Hash32> Mempool::refuse(Status status) {
 }
 
 Result<Hash32> Mempool::add(const pb::Transaction& tx, std::uint64_t admitted_ms) {
-  // Duplicates first, before the signature check (the expensive part): a
-  // transaction gossiped by a peer after this node already has it pending, or
-  // after a block committed it, costs one hash and one lookup.
+  // The cheap refusals come before the signature check (the expensive part):
+  // a transaction gossiped by a peer after this node already has it pending,
+  // or resubmitted after a block committed it, costs a hash, a decode and a
+  // lookup or two.
+  const Hash32 hash = proto::tx_hash(tx);
   {
-    const Hash32 hash = proto::tx_hash(tx);
-    {
-      std::lock_guard lock(mutex_);
-      if (by_hash_.contains(hash)) {
-        ++stats_.refused;
-        return error(ErrorCode::already_exists, "transaction already in the mempool");
-      }
+    std::lock_guard lock(mutex_);
+    if (by_hash_.contains(hash)) {
+      ++stats_.refused;
+      return error(ErrorCode::already_exists, "transaction already in the mempool");
     }
+  }
+  auto verified = proto::check_transaction(tx, chain_id_, limits_.tx_limits);
+  if (!verified) return refuse(verified.status());
+  verified->hash = hash;
+  const std::uint64_t nonce = verified->body.nonce();
+  auto account = accounts_.account(verified->signer);
+  if (account && nonce < account->next_nonce) {
     if (accounts_.is_committed(hash))
       return refuse(error(ErrorCode::already_exists, "transaction already committed"));
+    return refuse(error(ErrorCode::already_exists, "nonce " + std::to_string(nonce) +
+                                                       " already used (next is " +
+                                                       std::to_string(account->next_nonce) + "): a replay"));
   }
-  // The expensive checks run outside the lock.
-  auto verified = proto::verify_transaction(tx, chain_id_, limits_.tx_limits);
-  if (!verified) return refuse(verified.status());
-  const Hash32 hash = verified->hash;
-  const std::uint64_t nonce = verified->body.nonce();
+  if (Status s = proto::check_transaction_signature(tx, chain_id_, verified->signer); !s.ok())
+    return refuse(s);
 
-  auto account = accounts_.account(verified->signer);
   if (!account) {
     return refuse(error(ErrorCode::permission_denied,
                         "signer " + verified->signer.hex() + " is not an account of this network"));
@@ -93,11 +98,6 @@ Result<Hash32> Mempool::add(const pb::Transaction& tx, std::uint64_t admitted_ms
     const auto& action = verified->body.contract();
     if (Status s = accounts_.check_contract(action, /*verify_signatures=*/true); !s.ok()) return refuse(s);
     contract_key = contract_conflict_key(action);
-  }
-  if (nonce < account->next_nonce) {
-    return refuse(error(ErrorCode::already_exists, "nonce " + std::to_string(nonce) +
-                                                       " already used (next is " +
-                                                       std::to_string(account->next_nonce) + "): a replay"));
   }
   if (nonce - account->next_nonce > limits_.max_nonce_gap) {
     return refuse(error(ErrorCode::invalid_argument, "nonce " + std::to_string(nonce) +

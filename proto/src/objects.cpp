@@ -66,8 +66,8 @@ Status validate_anchor_entry(const pb::AnchorEntry& entry, const Limits& limits)
   return {};
 }
 
-Result<VerifiedTransaction> verify_transaction(const pb::Transaction& tx, std::string_view chain_id,
-                                               const Limits& limits) {
+Result<VerifiedTransaction> check_transaction(const pb::Transaction& tx, std::string_view chain_id,
+                                              const Limits& limits) {
   if (tx.ByteSizeLong() > limits.max_transaction_bytes) {
     return error(ErrorCode::invalid_argument,
                  "transaction is larger than " + std::to_string(limits.max_transaction_bytes) + " bytes");
@@ -116,12 +116,25 @@ Result<VerifiedTransaction> verify_transaction(const pb::Transaction& tx, std::s
     case pb::TxBody::ACTION_NOT_SET:
       return error(ErrorCode::invalid_argument, "transaction has no action");
   }
+  out.signer = *signer;
+  return out;
+}
+
+Status check_transaction_signature(const pb::Transaction& tx, std::string_view chain_id,
+                                   const crypto::PublicKey& signer) {
   const Hash32 digest = crypto::signing_digest(crypto::purpose::transaction, chain_id, as_bytes(tx.body()));
-  if (!crypto::verify(*signer, digest, as_bytes(tx.signature()))) {
+  if (!crypto::verify(signer, digest, as_bytes(tx.signature()))) {
     return error(ErrorCode::permission_denied, "transaction signature does not verify for its signer");
   }
-  out.signer = *signer;
-  out.hash = tx_hash(tx);
+  return {};
+}
+
+Result<VerifiedTransaction> verify_transaction(const pb::Transaction& tx, std::string_view chain_id,
+                                               const Limits& limits) {
+  auto out = check_transaction(tx, chain_id, limits);
+  if (!out) return out;
+  CL_TRY(check_transaction_signature(tx, chain_id, out->signer));
+  out->hash = tx_hash(tx);
   return out;
 }
 

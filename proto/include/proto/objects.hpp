@@ -44,6 +44,13 @@ struct VerifiedTransaction {
 };
 Result<VerifiedTransaction> verify_transaction(const pb::Transaction& tx, std::string_view chain_id,
                                                const Limits& limits = {});
+// verify_transaction in two steps, for a caller with cheap refusals to make
+// between them (the mempool): every check but the signature (`hash` is left
+// empty), then the signature alone.
+Result<VerifiedTransaction> check_transaction(const pb::Transaction& tx, std::string_view chain_id,
+                                              const Limits& limits = {});
+Status check_transaction_signature(const pb::Transaction& tx, std::string_view chain_id,
+                                   const crypto::PublicKey& signer);
 
 Status validate_anchor_entry(const pb::AnchorEntry& entry, const Limits& limits = {});
 
