@@ -27,6 +27,9 @@ namespace {
 constexpr std::uint32_t blocks_per_response_max = 64;
 constexpr std::size_t block_response_bytes_max = 8u << 20;
 constexpr std::uint64_t block_request_interval_ms = 500;
+// Gossiped transactions waiting for verification, at most (count and bytes).
+constexpr std::size_t gossip_backlog_max = 10'000;
+constexpr std::size_t gossip_backlog_bytes_max = 32u << 20;
 
 template <class... Ts>
 struct overloaded : Ts... {
@@ -343,6 +346,10 @@ Status Node::start(std::size_t threads) {
   });
   CL_TRY(rpc_server_->start());
   threads_.emplace_back([this] { rpc_io_.run(); });
+  verify_work_.emplace(verify_io_.get_executor());
+  for (unsigned i = 0; i < std::clamp(std::thread::hardware_concurrency(), 1u, 4u); ++i) {
+    threads_.emplace_back([this] { verify_io_.run(); });
+  }
   spdlog::info("JSON-RPC on http://{}:{}", rpc_address->first, rpc_server_->port());
 
   CL_TRY(transport_->start());
@@ -376,6 +383,7 @@ void Node::stop() {
   if (transport_) transport_->stop();
   io_.stop();
   rpc_io_.stop();
+  verify_io_.stop();
   stopped_cv_.notify_all();
 }
 
@@ -431,17 +439,22 @@ void Node::execute(std::vector<consensus::Output> outputs) {
               });
             },
             [&](consensus::ValidateBlock& v) {
+              const std::uint64_t started = steady_ms();
               Status s = app_->validate_block(v.block, now_ms());
               if (!s.ok())
                 spdlog::warn("block {} at height {} refused: {}", v.block_id.hex(), v.height, s.message());
+              spdlog::debug("validated block {} ({} transactions) in {} ms", v.height, v.block.txs_size(),
+                            steady_ms() - started);
               if (s.ok()) keep_block(v.block);
               feed(consensus::BlockValidated{v.height, v.block_id, s.ok()});
             },
             [&](consensus::BuildBlock& b) {
               const auto proposer = chain_->validator_set_at(b.height).index_of(key_->public_key());
               CL_CHECK(proposer.has_value());  // the core proposes only as a member of the set
+              const std::uint64_t started = steady_ms();
               pb::Block block = app_->build_block(b.height, b.last_commit, *proposer, now_ms());
-              spdlog::debug("proposing block {} with {} transactions", b.height, block.txs_size());
+              spdlog::debug("proposing block {} round {} with {} transactions (built in {} ms)", b.height,
+                            b.round, block.txs_size(), steady_ms() - started);
               keep_block(block);
               feed(consensus::BlockBuilt{b.height, b.round, std::move(block)});
             },
@@ -482,7 +495,9 @@ void Node::on_commit(const consensus::Commit& commit) {
   const std::uint64_t height = commit.block.header().height();
   const std::uint64_t log_size_before = store_->log_size();
   std::vector<std::uint64_t> admitted_ms;
+  const std::uint64_t started = steady_ms();
   Status s = app_->commit(commit.block, commit.certificate, &admitted_ms);
+  const std::uint64_t stored_ms = steady_ms() - started;
   if (!s.ok()) {
     if (s.code() == ErrorCode::io_error) return fatal(error(s.code(), "cannot store block: " + s.message()));
     // A block with a valid certificate that does not fit our chain means our
@@ -503,6 +518,9 @@ void Node::on_commit(const consensus::Commit& commit) {
   }
   spdlog::info("committed block {} ({} txs, log size {}) {}", height, commit.block.txs_size(), head.log.size,
                head.block_hash.hex().substr(0, 16));
+  spdlog::debug("block {}: round {}, stored in {} ms, {} ms since the height began", height,
+                commit.certificate.round(), stored_ms,
+                steady_ms() - std::min(steady_ms(), height_started_ms_));
   transport_->set_local_height(height);
   explorer_stats_->record_block(height, commit.block.header().time_unix_ms(), head.log.size - log_size_before,
                                 certificate_signers(commit.certificate, *chain_));
@@ -714,16 +732,26 @@ void Node::on_message(p2p::PeerIndex peer, pb::Envelope envelope) {
       });
       break;
     case pb::Envelope::kTx: {
-      auto added = mempool_->add(envelope.tx(), steady_ms());
-      if (!added && added.status().code() != ErrorCode::already_exists) {
-        const char* reason = error_code_name(added.status().code());
-        metrics_.on_tx_refused(TxSource::peer, reason);
-        if (auto held_back = log_throttle_.admit(std::string("peer-tx-") + reason)) {
-          spdlog::info("transaction from peer {} refused: {}{}", peer_name(peer), added.status().message(),
+      // Gossip is best effort: past the backlog bound a transaction is left
+      // to its origin, which proposes it or relays it in a proposal (where
+      // this node verifies it then). Never a reason to stall the connection.
+      const std::size_t bytes = envelope.tx().ByteSizeLong();
+      if (gossip_backlog_.fetch_add(1) >= gossip_backlog_max ||
+          gossip_backlog_bytes_.fetch_add(bytes) + bytes > gossip_backlog_bytes_max) {
+        gossip_backlog_.fetch_sub(1);
+        gossip_backlog_bytes_.fetch_sub(bytes);
+        metrics_.on_tx_refused(TxSource::peer, "backlog");
+        if (auto held_back = log_throttle_.admit("peer-tx-backlog")) {
+          spdlog::info("transaction from peer {} not verified: the gossip backlog is full{}", peer_name(peer),
                        held_back_note(*held_back));
         }
+        break;
       }
-      if (added) asio::post(strand_, [this] { maybe_start_next_height(); });
+      asio::post(verify_io_, [this, peer, bytes, tx = std::move(*envelope.mutable_tx())] {
+        admit_gossiped_tx(peer, tx);
+        gossip_backlog_.fetch_sub(1);
+        gossip_backlog_bytes_.fetch_sub(bytes);
+      });
       break;
     }
     case pb::Envelope::kBlockRequest: {
@@ -789,25 +817,69 @@ NodeStatus Node::status() const {
   return s;
 }
 
+void Node::admit_gossiped_tx(p2p::PeerIndex peer, const pb::Transaction& tx) {
+  auto added = mempool_->add(tx, steady_ms());
+  if (added) return nudge_next_height();
+  if (added.status().code() == ErrorCode::already_exists) return;
+  const char* reason = error_code_name(added.status().code());
+  metrics_.on_tx_refused(TxSource::peer, reason);
+  if (auto held_back = log_throttle_.admit(std::string("peer-tx-") + reason)) {
+    spdlog::info("transaction from peer {} refused: {}{}", peer_name(peer), added.status().message(),
+                 held_back_note(*held_back));
+  }
+}
+
+void Node::nudge_next_height() {
+  if (next_height_check_posted_.exchange(true)) return;
+  asio::post(strand_, [this] {
+    // Cleared first: a transaction admitted from here on posts a new check.
+    next_height_check_posted_ = false;
+    maybe_start_next_height();
+  });
+}
+
+void Node::count_refused_tx(TxSource source, const Status& status) {
+  if (status.code() == ErrorCode::already_exists) return;
+  const char* reason = error_code_name(status.code());
+  metrics_.on_tx_refused(source, reason);
+  // The client gets the reason in its answer; the operator sees it here.
+  if (auto held_back = log_throttle_.admit(std::string("rpc-tx-") + reason)) {
+    spdlog::info("transaction submitted over RPC refused: {}{}", status.message(),
+                 held_back_note(*held_back));
+  }
+}
+
 Result<Hash32> Node::submit(const pb::Transaction& tx) {
   auto added = mempool_->add(tx, steady_ms());
   if (!added) {
-    if (added.status().code() != ErrorCode::already_exists) {
-      const char* reason = error_code_name(added.status().code());
-      metrics_.on_tx_refused(TxSource::rpc, reason);
-      // The client gets the reason in its answer; the operator sees it here.
-      if (auto held_back = log_throttle_.admit(std::string("rpc-tx-") + reason)) {
-        spdlog::info("transaction submitted over RPC refused: {}{}", added.status().message(),
-                     held_back_note(*held_back));
-      }
-    }
+    count_refused_tx(TxSource::rpc, added.status());
     return added;
   }
   pb::Envelope e;
   *e.mutable_tx() = tx;
   transport_->broadcast(e);
-  asio::post(strand_, [this] { maybe_start_next_height(); });
+  nudge_next_height();
   return added;
+}
+
+std::vector<Result<Hash32>> Node::submit_many(const std::vector<pb::Transaction>& txs) {
+  std::vector<Result<Hash32>> results;
+  results.reserve(txs.size());
+  const std::uint64_t now = steady_ms();
+  bool any = false;
+  pb::Envelope e;
+  for (const auto& tx : txs) {
+    results.push_back(mempool_->add(tx, now));
+    if (!results.back()) {
+      count_refused_tx(TxSource::rpc, results.back().status());
+      continue;
+    }
+    *e.mutable_tx() = tx;
+    transport_->broadcast(e);
+    any = true;
+  }
+  if (any) nudge_next_height();
+  return results;
 }
 
 void Node::when_committed(const Hash32& tx_hash, std::uint64_t timeout_ms,

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -16,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -68,6 +70,9 @@ class Node final : public p2p::TransportHandler {
   NodeStatus status() const;
   // Admits a transaction to the mempool and gossips it.
   Result<Hash32> submit(const pb::Transaction& tx);
+  // The bulk path (submit_txs): admits each transaction in order and gossips
+  // the admitted ones; one answer per transaction, in the same order.
+  std::vector<Result<Hash32>> submit_many(const std::vector<pb::Transaction>& txs);
   // Calls `done` (on some io thread) once the transaction is committed (height)
   // or after timeout_ms (nullopt).
   void when_committed(const Hash32& tx_hash, std::uint64_t timeout_ms,
@@ -140,6 +145,13 @@ class Node final : public p2p::TransportHandler {
   using DropCounts = decltype(consensus::Stats::dropped);
   void log_drops(p2p::PeerIndex peer, const char* what, const DropCounts& before);
   static std::string held_back_note(std::uint64_t held_back);
+  // Any thread, after the mempool grew: asks the consensus strand to check
+  // whether a height held for lack of work can start. Coalesced: under load
+  // one check serves every transaction admitted before it runs.
+  void nudge_next_height();
+  void count_refused_tx(TxSource source, const Status& status);
+  // verify_io_: admits one transaction a peer gossiped.
+  void admit_gossiped_tx(p2p::PeerIndex peer, const pb::Transaction& tx);
   // Consensus strand: the core moves to the height after `height`.
   void start_height_after(std::uint64_t height);
   // open(): the committed state (snapshot + later blocks, or every block).
@@ -180,6 +192,13 @@ class Node final : public p2p::TransportHandler {
   // The RPC server has its own io_context: slow clients and waiting
   // submit_tx calls never hold up consensus.
   boost::asio::io_context rpc_io_;
+  // Transactions gossiped by peers are verified here, off the connections'
+  // read path and off the consensus threads: a flood of gossip never delays
+  // a proposal or a vote queued behind it (docs/performance.md).
+  boost::asio::io_context verify_io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> verify_work_;
+  std::atomic<std::size_t> gossip_backlog_{0};  // posted to verify_io_, not yet admitted or refused
+  std::atomic<std::size_t> gossip_backlog_bytes_{0};
   std::unique_ptr<rpc::Server> rpc_server_;
   OutboundHook outbound_hook_;  // test seam, see set_outbound_hook()
 
@@ -198,6 +217,7 @@ class Node final : public p2p::TransportHandler {
   // Shared state (mutex_).
   mutable std::mutex mutex_;
   std::map<p2p::PeerIndex, std::uint64_t> peer_heights_;
+  std::atomic<bool> next_height_check_posted_{false};
   std::map<p2p::PeerIndex, audit::GenesisValidator> peers_;  // the configured peers
   std::multimap<Hash32, std::function<void(std::optional<std::uint64_t>)>> commit_waiters_;
   EvidenceLog evidence_;
