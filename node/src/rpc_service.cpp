@@ -231,6 +231,65 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
         return out;
       });
 
+  d.add(MethodSpec("submit_txs",
+                   "The bulk path: submit up to " + std::to_string(submit_txs_max) +
+                       " signed transactions in one call; one answer per transaction, in order",
+                   {ParamSpec("txs", {{"type", "array"}}, true,
+                              "hex of canonical Transaction bytes, one string per transaction")}),
+        [&node, &store](const json& params) -> MethodResult {
+          const auto& list = params["txs"];
+          if (list.empty() || list.size() > submit_txs_max) {
+            return InvalidParams{"txs", "must hold 1 to " + std::to_string(submit_txs_max) + " transactions"};
+          }
+          // Each element is judged on its own: a bad one is answered with its
+          // error and never costs the others their admission.
+          std::vector<json> results(list.size());
+          std::vector<pb::Transaction> txs;
+          std::vector<std::size_t> slot;  // txs[i] answers results[slot[i]]
+          txs.reserve(list.size());
+          slot.reserve(list.size());
+          auto refused = [](ErrorCode code, const std::string& message) {
+            return json{{"error", {{"code", rpc::error_code_id(code)}, {"message", message}}}};
+          };
+          for (std::size_t i = 0; i < list.size(); ++i) {
+            if (!list[i].is_string()) {
+              results[i] = refused(ErrorCode::invalid_argument, "not a string");
+              continue;
+            }
+            auto raw = from_hex(list[i].get_ref<const std::string&>());
+            if (!raw) {
+              results[i] = refused(ErrorCode::invalid_argument, "not hex");
+              continue;
+            }
+            auto tx = proto::decode<pb::Transaction>(*raw, 2u << 20);
+            if (!tx) {
+              results[i] = refused(tx.status().code(), tx.status().message());
+              continue;
+            }
+            txs.push_back(std::move(*tx));
+            slot.push_back(i);
+          }
+          const auto added = node.submit_many(txs);
+          std::size_t accepted = 0;
+          for (std::size_t k = 0; k < txs.size(); ++k) {
+            const Hash32 hash = added[k] ? *added[k] : proto::tx_hash(txs[k]);
+            json out = {{"tx_hash", hash.hex()}};
+            if (added[k]) {
+              ++accepted;
+            } else if (added[k].status().code() == ErrorCode::already_exists &&
+                       added[k].status().message().starts_with("transaction already")) {
+              // Idempotent, as submit_tx: pending or committed already.
+              ++accepted;
+              if (auto location = store.find_tx(hash); location.ok()) out["height"] = location->height;
+            } else {
+              out.update(refused(added[k].status().code(), added[k].status().message()));
+            }
+            results[slot[k]] = std::move(out);
+          }
+          return json{
+              {"results", std::move(results)}, {"accepted", accepted}, {"refused", list.size() - accepted}};
+        });
+
   d.add(MethodSpec("get_tx", "A committed transaction by hash", {ParamSpec("hash", hex32_schema)}),
         [&store](const json& params) -> MethodResult {
           auto hash = hash_param(params, "hash");

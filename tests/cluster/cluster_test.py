@@ -28,7 +28,8 @@ import urllib.request
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster_harness import Cluster, Node, TestFailure, check, prepare_workdir, report_failure, set_config_value  # noqa: E402
+from cluster_harness import (Cluster, Node, RpcError, TestFailure, check, prepare_workdir, report_failure,  # noqa: E402
+                             rpc_call, set_config_value)
 
 # Deadlines (seconds) for things that take well under 10 s in a Release build.
 START_DEADLINE = 120      # a fresh network reaching its first heights
@@ -433,6 +434,28 @@ def scenario_cli(cluster, base_port):
     leaves = sorted(e["leaf_index"] for e in out["entries"])
     check(leaves == list(range(leaves[0], leaves[0] + 4)), f"leaf indexes not consecutive: {leaves}")
     log(f"anchored 4 files in 2 transactions, leaves {leaves}")
+
+    # submit_txs, the bulk path `anchor` uses: each element judged alone.
+    committed = rpc_call(rpc0, "get_tx", {"hash": out["txs"][0]})
+    tampered = bytearray.fromhex(committed["tx"])
+    tampered[-1] ^= 0x01  # inside the signature
+    bulk = rpc_call(rpc0, "submit_txs", {"txs": [committed["tx"], "zz", tampered.hex(), 7, "0a"]})
+    results = bulk["results"]
+    check(len(results) == 5 and bulk["accepted"] == 1 and bulk["refused"] == 4, f"submit_txs: {bulk}")
+    check(results[0].get("tx_hash") == out["txs"][0] and results[0].get("height") == committed["height"],
+          f"a committed transaction resubmitted in bulk: {results[0]}")
+    check(results[1]["error"]["code"] == "invalid_argument" and "hex" in results[1]["error"]["message"],
+          f"bad hex: {results[1]}")
+    check("error" in results[2] and results[2]["tx_hash"] != out["txs"][0], f"a tampered copy: {results[2]}")
+    check(results[3]["error"]["code"] == "invalid_argument", f"a number: {results[3]}")
+    check(results[4]["error"]["code"] == "invalid_argument", f"a truncated transaction: {results[4]}")
+    for params in ({"txs": []}, {"txs": ["00"] * 1001}, {"txs": "0a"}, {}):
+        try:
+            rpc_call(rpc0, "submit_txs", params)
+            check(False, f"submit_txs accepted {str(params)[:40]}")
+        except RpcError as e:
+            check(e.error["code"] == -32602, f"submit_txs {str(params)[:40]}: {e.error}")
+    log("submit_txs answers each transaction alone and refuses bad calls")
 
     for entry, path in zip(out["entries"], files):
         check(entry["file"] == path, f"entries out of order: {out['entries']}")

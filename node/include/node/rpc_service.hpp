@@ -11,6 +11,8 @@ namespace cityledger::node {
 
 // Longest a `submit_tx` with wait=true holds its request.
 inline constexpr std::uint64_t submit_wait_max_ms = 60'000;
+// Transactions per submit_txs call (the bulk path, docs/rpc.md).
+inline constexpr std::size_t submit_txs_max = 1000;
 
 void register_rpc_methods(rpc::Dispatcher& dispatcher, Node& node);
 
