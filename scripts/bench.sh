@@ -13,7 +13,8 @@
 #       `cityledger hash --records` over an L-line CSV (default 1000000).
 #       Prints one JSON object.
 #
-#   scripts/bench.sh [--validators N] [--batch K] [--duration S] [--inflight M] [--rate R] [--json]
+#   scripts/bench.sh [--validators N] [--batch K] [--duration S] [--inflight M] [--rate R]
+#                    [--per-call C] [--json]
 #       The network: a fresh N-validator network (default 4) on 127.0.0.1
 #       from the Release build, loaded by bench/loadgen.cpp with transactions
 #       of K anchor entries (default 1) for S seconds (default 20) after a
@@ -22,6 +23,8 @@
 #       and the signature ceiling measured in the same run. With --json the
 #       last line is one JSON object. --rate R offers R tx/s open loop (for
 #       latency at a fixed rate) instead of as many as M in flight allow.
+#       Transactions go in submit_txs calls of up to C (default 100; the bulk
+#       path, docs/rpc.md); --per-call 1 sends each with submit_tx.
 #       Stops every process it started, also on Ctrl-C.
 #       --profile DIR also samples validator 0 with `perf record -g` during
 #       the load and writes DIR/perf.data and DIR/report.txt (perf report,
@@ -30,7 +33,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode="" filter="." min_time="0.5" files=10000 total_mib=2048 lines=1000000
-validators=4 batch=1 duration=20 inflight=2000 rate=0 json=0 profile=""
+validators=4 batch=1 duration=20 inflight=2000 rate=0 per_call=100 json=0 profile=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --micro) mode=micro ;;
@@ -43,6 +46,7 @@ while [ $# -gt 0 ]; do
     --duration) duration=$2; mode=${mode:-network}; shift ;;
     --inflight) inflight=$2; shift ;;
     --rate) rate=$2; mode=${mode:-network}; shift ;;
+    --per-call) per_call=$2; mode=${mode:-network}; shift ;;
     --json) json=1; mode=${mode:-network} ;;
     --profile) profile=$2; mode=${mode:-network}; shift ;;
     --filter) filter=$2; shift ;;
@@ -67,6 +71,10 @@ if [ "$mode" = network ]; then
       for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
       kill -KILL "$p" 2>/dev/null || true
     done
+    # CITYLEDGER_BENCH_LOGS=DIR keeps the validators' logs for a look afterwards.
+    if [ -n "${CITYLEDGER_BENCH_LOGS:-}" ]; then
+      mkdir -p "$CITYLEDGER_BENCH_LOGS" && cp "$work"/node*.log "$CITYLEDGER_BENCH_LOGS"/
+    fi
     rm -rf "$work"
   }
   trap cleanup EXIT
@@ -77,7 +85,8 @@ if [ "$mode" = network ]; then
   rpcs=()
   for i in $(seq 0 $((validators - 1))); do
     # Blocks as large as the limits allow; no idle heartbeat needed while loaded.
-    sed -i 's/^empty_interval_ms = .*/empty_interval_ms = 1000/; s/^level = .*/level = '"'"'warn'"'"'/' \
+    sed -i -e 's/^empty_interval_ms = .*/empty_interval_ms = 1000/' \
+      -e "s/^level = .*/level = '${CITYLEDGER_BENCH_LOG_LEVEL:-warn}'/" \
       "$work/net/node$i/config.toml"
     "$bin"/cityledgerd start --home "$work/net/node$i" 2>"$work/node$i.log" &
     pids+=($!)
@@ -100,7 +109,8 @@ if [ "$mode" = network ]; then
     perf_pid=$!
   fi
   result=$("$bin"/cityledger_loadgen "${rpcs[@]}" --key "$work/net/keys/submitter.key" --batch "$batch" \
-    --duration "$duration" --inflight "$inflight" --rate "$rate")
+    --duration "$duration" --inflight "$inflight" --rate "$rate" \
+    --per-call "$per_call")
   if [ -n "$perf_pid" ]; then
     wait "$perf_pid" || true
     perf report -i "$profile/perf.data" --stdio --children --percent-limit 1.5 --sort symbol \
