@@ -35,7 +35,7 @@ namespace {
 
 struct Options {
   std::vector<std::string> rpc;
-  std::string key;
+  std::vector<std::string> keys;
   std::size_t batch = 1;
   double duration_s = 20;
   double warmup_s = 3;
@@ -74,27 +74,36 @@ std::pair<double, double> signature_costs(const crypto::SecretKey& key) {
 
 class Load {
  public:
-  Load(Options o, crypto::SecretKey key) : o_(std::move(o)), key_(std::move(key)) {}
+  Load(Options o, std::vector<crypto::SecretKey> keys) : o_(std::move(o)) {
+    for (auto& k : keys) signers_.push_back(Signer{std::move(k), 1, {}});
+  }
 
   int run();
 
  private:
-  void sign_loop(std::string chain_id, std::uint64_t first_nonce);
+  void sign_loop(std::string chain_id);
   void submit_loop(std::size_t worker);
   void monitor_loop();
 
   Options o_;
-  crypto::SecretKey key_;
+  // One per --key: its own nonces and its own queue of signed transactions;
+  // worker w submits signer w % signers' transactions to validator w % rpc.
+  struct Signer {
+    crypto::SecretKey key;
+    std::uint64_t nonce = 1;
+    std::deque<std::pair<std::string, Hash32>> queue;  // hex tx, hash
+  };
+  std::vector<Signer> signers_;
   std::atomic<bool> stop_{false};
 
   std::mutex mutex_;
   std::condition_variable cv_;
-  std::deque<std::pair<std::string, Hash32>> signed_;  // hex tx, hash
   std::unordered_map<Hash32, Clock::time_point, Hash32Hasher> submitted_;
   std::size_t inflight_ = 0;
   std::uint64_t sent_ = 0;  // for --rate: the i-th submission is due at start + i / rate
   Clock::time_point start_ = Clock::now();
   std::uint64_t refused_ = 0;
+  std::uint64_t retried_ = 0;
   std::string last_refusal_;
 
   // Filled by the monitor.
@@ -109,28 +118,34 @@ class Load {
   std::map<std::uint64_t, BlockStat> blocks_;
 };
 
-void Load::sign_loop(std::string chain_id, std::uint64_t nonce) {
+void Load::sign_loop(std::string chain_id) {
   std::mt19937_64 rng(std::random_device{}());
-  while (!stop_) {
+  const std::size_t per_signer = (4 * o_.inflight + 1000) / signers_.size() + 1;
+  for (std::size_t next = 0; !stop_; next = (next + 1) % signers_.size()) {
+    Signer& signer = signers_[next];
     {
       std::unique_lock lock(mutex_);
-      cv_.wait(lock, [&] { return stop_ || signed_.size() < 4 * o_.inflight + 1000; });
+      cv_.wait(lock, [&] {
+        return stop_ || std::any_of(signers_.begin(), signers_.end(),
+                                    [&](const Signer& x) { return x.queue.size() < per_signer; });
+      });
       if (stop_) return;
+      if (signer.queue.size() >= per_signer) continue;
     }
     pb::TxBody body;
     body.set_chain_id(chain_id);
-    body.set_signer(proto::to_field(key_.public_key()));
-    body.set_nonce(nonce++);
+    body.set_signer(proto::to_field(signer.key.public_key()));
+    body.set_nonce(signer.nonce++);
     for (std::size_t i = 0; i < o_.batch; ++i) {
       auto* e = body.mutable_anchor()->add_entries();
       std::array<std::uint64_t, 4> r{rng(), rng(), rng(), rng()};
       e->set_content_hash(std::string(reinterpret_cast<const char*>(r.data()), 32));
       e->set_kind(pb::ENTRY_KIND_FILE);
     }
-    const pb::Transaction tx = proto::sign_transaction(body, key_);
+    const pb::Transaction tx = proto::sign_transaction(body, signer.key);
     auto item = std::make_pair(to_hex(as_bytes(proto::encode(tx))), proto::tx_hash(tx));
     std::lock_guard lock(mutex_);
-    signed_.push_back(std::move(item));
+    signer.queue.push_back(std::move(item));
     cv_.notify_all();
   }
 }
@@ -139,6 +154,7 @@ void Load::submit_loop(std::size_t worker) {
   rpc::RpcClient client(o_.rpc[worker % o_.rpc.size()],
                         rpc::ClientOptions{std::chrono::milliseconds(10'000)});
   std::vector<std::pair<std::string, Hash32>> items;
+  auto& signed_ = signers_[worker % signers_.size()].queue;
   while (!stop_) {
     items.clear();
     {
@@ -168,10 +184,20 @@ void Load::submit_loop(std::size_t worker) {
       for (const auto& item : items) submitted_[item.second] = now;
       cv_.notify_all();
     }
+    // One signer: a transaction refused for now (mempool full, nonce too far
+    // ahead of the committed one) is sent again, or its nonce would be a hole
+    // no later transaction gets past. Any other refusal is counted.
     std::vector<std::string> refusals(items.size());
+    std::vector<bool> retry(items.size(), false);
+    auto transient = [](ErrorCode code, const std::string& message) {
+      return code == ErrorCode::unavailable || message.find("too far ahead") != std::string::npos;
+    };
     if (o_.per_call == 1) {
       auto r = client.call("submit_tx", {{"tx", items[0].first}});
-      if (!r) refusals[0] = r.status().message();
+      if (!r) {
+        refusals[0] = r.status().message();
+        retry[0] = transient(r.status().code(), refusals[0]);
+      }
     } else {
       json txs = json::array();
       for (const auto& item : items) txs.push_back(item.first);
@@ -179,20 +205,33 @@ void Load::submit_loop(std::size_t worker) {
       for (std::size_t i = 0; i < items.size(); ++i) {
         if (!r) {
           refusals[i] = r.status().message();
+          retry[i] = transient(r.status().code(), refusals[i]);
         } else if (const auto& one = (*r)["results"].at(i); one.contains("error")) {
           refusals[i] = one["error"].value("message", std::string("refused"));
+          const auto code = rpc::error_code_from_id(one["error"].value("code", std::string()));
+          retry[i] = transient(code.value_or(ErrorCode::internal), refusals[i]);
         }
       }
     }
-    std::lock_guard lock(mutex_);
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      if (refusals[i].empty()) continue;
-      ++refused_;
-      last_refusal_ = refusals[i];
-      submitted_.erase(items[i].second);
-      --inflight_;
+    bool backed_off = false;
+    {
+      std::lock_guard lock(mutex_);
+      for (std::size_t i = items.size(); i-- > 0;) {
+        if (refusals[i].empty()) continue;
+        submitted_.erase(items[i].second);
+        --inflight_;
+        if (retry[i]) {
+          ++retried_;
+          signed_.push_front(std::move(items[i]));  // backwards: the order is kept
+          backed_off = true;
+        } else {
+          ++refused_;
+          last_refusal_ = refusals[i];
+        }
+      }
+      cv_.notify_all();
     }
-    cv_.notify_all();
+    if (backed_off) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
 
@@ -246,18 +285,19 @@ int Load::run() {
     std::cerr << "loadgen: " << st.status().message() << "\n";
     return 2;
   }
-  auto account = client.call("get_account", {{"pubkey", key_.public_key().hex()}});
-  if (!account) {
-    std::cerr << "loadgen: " << account.status().message() << "\n";
-    return 2;
+  for (auto& signer : signers_) {
+    auto account = client.call("get_account", {{"pubkey", signer.key.public_key().hex()}});
+    if (!account) {
+      std::cerr << "loadgen: " << account.status().message() << "\n";
+      return 2;
+    }
+    signer.nonce = account->value("next_pending_nonce", std::uint64_t{1});
   }
-  const auto [sign_us, verify_us] = signature_costs(key_);
+  const auto [sign_us, verify_us] = signature_costs(signers_.front().key);
 
   std::vector<std::thread> threads;
   threads.reserve(2 + o_.workers);
-  threads.emplace_back([&] {
-    sign_loop((*st)["chain_id"].get<std::string>(), account->value("next_pending_nonce", std::uint64_t{1}));
-  });
+  threads.emplace_back([&] { sign_loop((*st)["chain_id"].get<std::string>()); });
   threads.emplace_back([&] { monitor_loop(); });
   for (std::size_t w = 0; w < o_.workers; ++w) threads.emplace_back([this, w] { submit_loop(w); });
 
@@ -303,6 +343,7 @@ int Load::run() {
               {"warmup_s", o_.warmup_s},
               {"inflight", o_.inflight},
               {"per_call", o_.per_call},
+              {"signers", signers_.size()},
               {"offered_tx_per_s", o_.rate},
               {"blocks", window.size() > 0 ? window.size() - 1 : 0},
               {"txs", txs},
@@ -313,6 +354,7 @@ int Load::run() {
               {"p50_checkpoint_ms", percentile(checkpoints, 0.50)},
               {"p99_checkpoint_ms", percentile(checkpoints, 0.99)},
               {"refused", refused_},
+              {"retried", retried_},
               {"sign_us", sign_us},
               {"verify_us", verify_us},
               {"cores", static_cast<int>(cores)},
@@ -324,6 +366,73 @@ int Load::run() {
   return 0;
 }
 
+// --proofs: auditors' reads. Every worker asks node rpc[0] for inclusion
+// proofs of uniformly random leaves of the current log, back to back, for the
+// measured window; prints requests/s and latency.
+int proof_load(const Options& o) {
+  rpc::RpcClient client(o.rpc[0]);
+  auto st = client.call("status");
+  if (!st) {
+    std::cerr << "loadgen: " << st.status().message() << "\n";
+    return 2;
+  }
+  const auto tree_size = (*st)["tree_size"].get<std::uint64_t>();
+  if (tree_size == 0) {
+    std::cerr << "loadgen: the log is empty; anchor something first\n";
+    return 2;
+  }
+  std::atomic<bool> measuring{false}, stop{false};
+  std::mutex mutex;
+  std::vector<double> latencies;
+  std::uint64_t failures = 0;
+  std::string last_failure;
+  std::vector<std::thread> threads;
+  for (std::size_t w = 0; w < o.workers; ++w) {
+    threads.emplace_back([&, w] {
+      rpc::RpcClient c(o.rpc[0]);
+      std::mt19937_64 rng(w * 7919 + 1);
+      std::vector<double> mine;
+      std::uint64_t failed = 0;
+      std::string why;
+      while (!stop) {
+        const auto t0 = Clock::now();
+        auto r = c.call("get_inclusion_proof", {{"leaf_index", rng() % tree_size}});
+        if (!measuring) continue;
+        if (r && r->contains("inclusion")) {
+          mine.push_back(ms_since(t0));
+        } else {
+          ++failed;
+          why = r ? std::string("no inclusion in the answer") : r.status().message();
+        }
+      }
+      std::lock_guard lock(mutex);
+      latencies.insert(latencies.end(), mine.begin(), mine.end());
+      failures += failed;
+      if (!why.empty()) last_failure = why;
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.warmup_s));
+  measuring = true;
+  const auto start = Clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(o.duration_s));
+  measuring = false;
+  const double seconds = ms_since(start) / 1000.0;
+  stop = true;
+  for (auto& t : threads) t.join();
+  json out = {{"mode", "proofs"},
+              {"tree_size", tree_size},
+              {"workers", o.workers},
+              {"duration_s", o.duration_s},
+              {"requests", latencies.size()},
+              {"failures", failures},
+              {"proof_requests_per_s", static_cast<double>(latencies.size()) / seconds},
+              {"p50_ms", percentile(latencies, 0.50)},
+              {"p99_ms", percentile(latencies, 0.99)}};
+  if (!last_failure.empty()) out["last_failure"] = last_failure;
+  std::cout << out.dump() << std::endl;
+  return failures == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -331,7 +440,11 @@ int main(int argc, char** argv) {
   Options o;
   app.add_option("--rpc", o.rpc, "RPC address of a validator (repeatable; workers spread over them)")
       ->required();
-  app.add_option("--key", o.key, "Key of an account with the submitter role")->required();
+  bool proofs = false;
+  app.add_flag("--proofs", proofs,
+               "Instead of submitting, request inclusion proofs of random leaves from the first --rpc");
+  app.add_option("--key", o.keys,
+                 "Key of an account with the submitter role (repeatable: worker w signs with key w % keys)");
   app.add_option("--batch", o.batch, "Anchor entries per transaction")
       ->default_val(1)
       ->check(CLI::Range(1, 10000));
@@ -346,11 +459,20 @@ int main(int argc, char** argv) {
   app.add_option("--rate", o.rate, "Offered transactions per second (open loop; 0: closed loop)")
       ->default_val(0);
   CLI11_PARSE(app, argc, argv);
-  auto key = crypto::read_key_file(o.key);
-  if (!key) {
-    std::cerr << "loadgen: " << key.status().message() << "\n";
+  if (proofs) return proof_load(o);
+  if (o.keys.empty()) {
+    std::cerr << "loadgen: --key is required (unless --proofs)\n";
     return 2;
   }
-  Load load(std::move(o), std::move(*key));
+  std::vector<crypto::SecretKey> keys;
+  for (const auto& path : o.keys) {
+    auto key = crypto::read_key_file(path);
+    if (!key) {
+      std::cerr << "loadgen: " << path << ": " << key.status().message() << "\n";
+      return 2;
+    }
+    keys.push_back(std::move(*key));
+  }
+  Load load(std::move(o), std::move(keys));
   return load.run();
 }

@@ -14,7 +14,7 @@
 #       Prints one JSON object.
 #
 #   scripts/bench.sh [--validators N] [--batch K] [--duration S] [--inflight M] [--rate R]
-#                    [--per-call C] [--json]
+#                    [--per-call C] [--submitters A] [--json]
 #       The network: a fresh N-validator network (default 4) on 127.0.0.1
 #       from the Release build, loaded by bench/loadgen.cpp with transactions
 #       of K anchor entries (default 1) for S seconds (default 20) after a
@@ -24,16 +24,24 @@
 #       last line is one JSON object. --rate R offers R tx/s open loop (for
 #       latency at a fixed rate) instead of as many as M in flight allow.
 #       Transactions go in submit_txs calls of up to C (default 100; the bulk
-#       path, docs/rpc.md); --per-call 1 sends each with submit_tx.
+#       path, docs/rpc.md); --per-call 1 sends each with submit_tx. The
+#       load is signed by A submitter accounts (default 4, one per submitting
+#       thread, as several data-platform agents would).
 #       Stops every process it started, also on Ctrl-C.
 #       --profile DIR also samples validator 0 with `perf record -g` during
 #       the load and writes DIR/perf.data and DIR/report.txt (perf report,
 #       by symbol with children) — how docs/performance.md's profile is made.
+#
+#   scripts/bench.sh --proofs [--validators N] [--leaves L] [--clients W] [--duration S] [--json]
+#       Auditors' reads: fills a fresh network's log to L leaves (default
+#       100000), then W clients (default 4) request inclusion proofs of random
+#       leaves from validator 0 back to back for S seconds; prints requests/s
+#       and latency (p50, p99).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode="" filter="." min_time="0.5" files=10000 total_mib=2048 lines=1000000
-validators=4 batch=1 duration=20 inflight=2000 rate=0 per_call=100 json=0 profile=""
+validators=4 batch=1 duration=20 inflight=2000 rate=0 per_call=100 submitters=4 proofs=0 leaves=100000 proof_workers=4 json=0 profile=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --micro) mode=micro ;;
@@ -47,11 +55,15 @@ while [ $# -gt 0 ]; do
     --inflight) inflight=$2; shift ;;
     --rate) rate=$2; mode=${mode:-network}; shift ;;
     --per-call) per_call=$2; mode=${mode:-network}; shift ;;
+    --submitters) submitters=$2; mode=${mode:-network}; shift ;;
+    --proofs) proofs=1; mode=${mode:-network} ;;
+    --leaves) leaves=$2; shift ;;
+    --clients) proof_workers=$2; shift ;;
     --json) json=1; mode=${mode:-network} ;;
     --profile) profile=$2; mode=${mode:-network}; shift ;;
     --filter) filter=$2; shift ;;
     --min-time) min_time=$2; shift ;;
-    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -81,7 +93,7 @@ if [ "$mode" = network ]; then
   trap 'exit 130' INT TERM
   port=${CITYLEDGER_BENCH_PORT:-29000}
   "$bin"/cityledgerd testnet --validators "$validators" --dir "$work/net" --base-port "$port" \
-    --chain-id cityledger-bench --json >"$work/net.json"
+    --chain-id cityledger-bench --submitters "$submitters" --json >"$work/net.json"
   rpcs=()
   for i in $(seq 0 $((validators - 1))); do
     # Blocks as large as the limits allow; no idle heartbeat needed while loaded.
@@ -108,7 +120,24 @@ if [ "$mode" = network ]; then
       >"$profile/perf-record.log" 2>&1 &
     perf_pid=$!
   fi
-  result=$("$bin"/cityledger_loadgen "${rpcs[@]}" --key "$work/net/keys/submitter.key" --batch "$batch" \
+  keys=()
+  while read -r k; do keys+=(--key "$k"); done < <(jq -r '.keys.submitters[]' "$work/net.json")
+  if [ "$proofs" = 1 ]; then
+    # Fill the log to --leaves with batches of 1000, then read proofs.
+    size=0
+    while [ "$size" -lt "$leaves" ]; do
+      "$bin"/cityledger_loadgen "${rpcs[@]}" "${keys[@]}" --batch 1000 --duration 3 --warmup 0 \
+        --inflight 200 --per-call 10 >/dev/null
+      size=$("$bin"/cityledger --rpc "http://127.0.0.1:$((port + 1))" --json status | jq -r '.tree_size')
+      echo "bench.sh: log size $size of $leaves" >&2
+    done
+    result=$("$bin"/cityledger_loadgen --proofs --rpc "http://127.0.0.1:$((port + 1))" \
+      --workers "$proof_workers" --duration "$duration")
+    jq -r '"get_inclusion_proof on one node, log of \(.tree_size) leaves, \(.workers) clients: \(.proof_requests_per_s|floor) requests/s; p50 \(.p50_ms*1000|floor) us p99 \(.p99_ms*1000|floor) us; \(.failures) failures"' <<<"$result" >&2
+    if [ "$json" = 1 ]; then echo "$result"; fi
+    exit 0
+  fi
+  result=$("$bin"/cityledger_loadgen "${rpcs[@]}" "${keys[@]}" --batch "$batch" \
     --duration "$duration" --inflight "$inflight" --rate "$rate" \
     --per-call "$per_call")
   if [ -n "$perf_pid" ]; then

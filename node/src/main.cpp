@@ -108,6 +108,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   testnet_cmd->add_option("--chain-id", testnet.chain_id, "Chain id")->capture_default_str();
   testnet_cmd->add_flag("--json", testnet_json, "Print one JSON object describing the network");
+  testnet_cmd
+      ->add_option("--submitters", testnet.submitters,
+                   "Accounts with the submitter role (keys/submitter.key, keys/submitter2.key, ...)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   node::TestnetAddresses testnet_addresses;
   testnet_cmd
       ->add_option("--hosts", testnet_addresses.hosts,

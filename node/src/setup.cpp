@@ -170,6 +170,14 @@ Result<Testnet> make_testnet(const TestnetOptions& options, const TestnetAddress
   auto partner = new_key_file(net.partner_key);
   if (!partner) return partner.status();
   genesis.accounts.push_back({*submitter, {audit::role_submitter}});
+  net.submitter_keys.push_back(net.submitter_key);
+  for (std::uint32_t i = 2; i <= options.submitters; ++i) {
+    const fs::path path = dir / "keys" / ("submitter" + std::to_string(i) + ".key");
+    auto key = new_key_file(path);
+    if (!key) return key.status();
+    genesis.accounts.push_back({*key, {audit::role_submitter}});
+    net.submitter_keys.push_back(path);
+  }
   genesis.accounts.push_back({*admin, {audit::role_admin}});
   genesis.accounts.push_back({*partner, {audit::role_partner}});
 
@@ -194,6 +202,8 @@ std::string Testnet::to_json() const {
   doc["keys"] = {{"submitter", submitter_key.string()},
                  {"admin", admin_key.string()},
                  {"partner", partner_key.string()}};
+  doc["keys"]["submitters"] = nlohmann::ordered_json::array();
+  for (const auto& k : submitter_keys) doc["keys"]["submitters"].push_back(k.string());
   return doc.dump();
 }
 

@@ -30,6 +30,9 @@ struct TestnetOptions {
   std::string chain_id = "cityledger-localnet";
   std::uint32_t validators = 4;
   std::uint16_t base_port = 26600;
+  // Accounts with the submitter role: keys/submitter.key, then
+  // keys/submitter2.key … (several loads or agents, each with its own nonces).
+  std::uint32_t submitters = 1;
 };
 
 struct TestnetNode {
@@ -45,6 +48,7 @@ struct Testnet {
   std::filesystem::path submitter_key;
   std::filesystem::path admin_key;
   std::filesystem::path partner_key;
+  std::vector<std::filesystem::path> submitter_keys;  // every submitter account, submitter_key first
 
   std::string to_json() const;  // the --json contract of `cityledgerd testnet`
 };
