@@ -213,8 +213,8 @@ std::vector<std::uint64_t> Mempool::remove_committed(const std::vector<Hash32>& 
     auto account = accounts_.account(signer);
     const std::uint64_t next = account ? account->next_nonce : 0;
     std::vector<Hash32> stale;
-    for (const auto& [nonce, hash] : queue->second) {
-      if (nonce < next) stale.push_back(hash);
+    for (auto it = queue->second.begin(); it != queue->second.end() && it->first < next; ++it) {
+      stale.push_back(it->second);
     }
     for (const auto& h : stale) erase_locked(h);
   }
