@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <map>
+#include <optional>
 #include <set>
+#include <vector>
 
 #include "consensus/core.hpp"
 #include "proto/codec.hpp"
@@ -94,25 +96,43 @@ Status Application::validate_transactions(const pb::Block& block) const {
   ContractScratch contracts;
   BlockGovernance governance;
   std::size_t bytes = 0;
+  // Checked once: a transaction this node's mempool admitted passed every
+  // check below but the nonce order, which depends on the block. The others
+  // are verified first, spread over parallel_for_.
+  const auto n = static_cast<std::size_t>(block.txs_size());
+  std::vector<Hash32> hashes(n);
+  std::vector<std::size_t> unverified;
+  for (std::size_t i = 0; i < n; ++i) {
+    hashes[i] = proto::tx_hash(block.txs(static_cast<int>(i)));
+    if (!mempool_.was_verified(hashes[i])) unverified.push_back(i);
+  }
+  std::vector<std::optional<Result<proto::VerifiedTransaction>>> verified_now(n);
+  auto verify_one = [&](std::size_t k) {
+    const std::size_t i = unverified[k];
+    verified_now[i] = proto::verify_transaction(block.txs(static_cast<int>(i)), genesis_.chain_id);
+  };
+  if (parallel_for_ && unverified.size() > 1) {
+    parallel_for_(unverified.size(), verify_one);
+  } else {
+    for (std::size_t k = 0; k < unverified.size(); ++k) verify_one(k);
+  }
   for (int i = 0; i < block.txs_size(); ++i) {
     const auto& tx = block.txs(i);
     const std::string where = "transaction " + std::to_string(i) + ": ";
     bytes += tx.ByteSizeLong();
-    const Hash32 hash = proto::tx_hash(tx);
-    // Checked once: a transaction this node's mempool admitted passed every
-    // check below but the nonce order, which depends on the block.
+    const Hash32& hash = hashes[static_cast<std::size_t>(i)];
     pb::TxBody body;
     crypto::PublicKey signer;
-    const bool verified_here = mempool_.was_verified(hash);
+    auto& verified = verified_now[static_cast<std::size_t>(i)];
+    const bool verified_here = !verified.has_value();
     if (verified_here) {
       if (Status s = proto::decode_into(as_bytes(tx.body()), body); !s.ok())
         return error(s.code(), where + s.message());
       signer = Hash32::from_span(as_bytes(body.signer()));
     } else {
-      auto verified = proto::verify_transaction(tx, genesis_.chain_id);
-      if (!verified) return error(verified.status().code(), where + verified.status().message());
-      body = std::move(verified->body);
-      signer = verified->signer;
+      if (!*verified) return error(verified->status().code(), where + verified->status().message());
+      body = std::move((*verified)->body);
+      signer = (*verified)->signer;
       auto account = chain_.account(signer);
       if (!account) return error(ErrorCode::permission_denied, where + "signer is not an account");
       if (!holds_required_role(*account, body)) {

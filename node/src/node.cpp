@@ -4,10 +4,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <latch>
 #include <limits>
 #include <set>
 
@@ -105,6 +107,24 @@ Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
   block_limits.max_bytes = config.block_max_bytes;
   node->app_ = std::make_unique<Application>(node->genesis_, *node->store_, *node->mempool_, *node->chain_,
                                              block_limits);
+  const unsigned helpers = std::clamp(std::thread::hardware_concurrency(), 1u, 8u) - 1;
+  if (helpers > 0) {
+    node->block_pool_ = std::make_unique<asio::thread_pool>(helpers);
+    node->app_->set_parallel_for([pool = node->block_pool_.get(), helpers](
+                                     std::size_t n, const std::function<void(std::size_t)>& work) {
+      // Strided shares: share s takes s, s + shares, ...; share 0 runs here.
+      const std::size_t shares = std::min<std::size_t>(n, helpers + 1);
+      std::latch done(static_cast<std::ptrdiff_t>(shares - 1));
+      for (std::size_t share = 1; share < shares; ++share) {
+        asio::post(*pool, [&work, &done, share, shares, n] {
+          for (std::size_t i = share; i < n; i += shares) work(i);
+          done.count_down();
+        });
+      }
+      for (std::size_t i = 0; i < n; i += shares) work(i);
+      done.wait();
+    });
+  }
   node->sign_state_ = std::make_unique<SignStateFile>(config.path(config.data_dir) / "sign_state");
   auto restored = node->sign_state_->load();
   if (!restored) return restored.status();

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "audit/genesis.hpp"
 #include "consensus/types.hpp"
@@ -44,6 +45,13 @@ class Application {
   Status commit(const pb::Block& block, const pb::CommitCertificate& certificate,
                 std::vector<std::uint64_t>* admitted_ms = nullptr);
 
+  // How validate_block spreads the signature checks of transactions this
+  // node's mempool has not verified (a proposal carrying transactions not yet
+  // gossiped here): calls work(i) for every i < n, possibly on several
+  // threads, and returns when all are done. Unset: one after the other.
+  using ParallelFor = std::function<void(std::size_t n, const std::function<void(std::size_t)>& work)>;
+  void set_parallel_for(ParallelFor parallel_for) { parallel_for_ = std::move(parallel_for); }
+
   Hash32 previous_block_hash(std::uint64_t height) const;
   // The limits the next block is built and validated with.
   BlockLimits effective_limits() const;
@@ -57,6 +65,7 @@ class Application {
   ChainState& chain_;
   BlockLimits limits_;
   consensus::Bip340Verifier verifier_;
+  ParallelFor parallel_for_;
 };
 
 }  // namespace cityledger::node

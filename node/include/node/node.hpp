@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -197,6 +198,9 @@ class Node final : public p2p::TransportHandler {
   // a proposal or a vote queued behind it (docs/performance.md).
   boost::asio::io_context verify_io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> verify_work_;
+  // Signature checks of a proposal's transactions not yet verified here
+  // (Application::set_parallel_for); the consensus thread works along.
+  std::unique_ptr<boost::asio::thread_pool> block_pool_;
   std::atomic<std::size_t> gossip_backlog_{0};  // posted to verify_io_, not yet admitted or refused
   std::atomic<std::size_t> gossip_backlog_bytes_{0};
   std::unique_ptr<rpc::Server> rpc_server_;

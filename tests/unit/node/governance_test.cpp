@@ -6,7 +6,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
+#include <functional>
+#include <thread>
+#include <vector>
 
 #include "block_builder.hpp"
 #include "node/application.hpp"
@@ -609,6 +613,64 @@ TEST_F(ChainStateSnapshot, SnapshotPlusLaterBlocksIsTheReplayedState) {
   EXPECT_EQ(changed([](pb::StateSnapshot& s) { s.mutable_schedule(1)->clear_action(); }), replayed_all);
   EXPECT_EQ(changed([](pb::StateSnapshot& s) { s.mutable_accounts(0)->set_pubkey("short"); }), replayed_all);
   EXPECT_EQ(changed([](pb::StateSnapshot& s) { *s.add_accounts() = s.accounts(0); }), replayed_all);
+}
+
+// Transactions the mempool has not verified are checked in parallel when the
+// node gives Application a parallel_for: the verdicts, and the first broken
+// transaction named, are those of the one-by-one check.
+TEST_F(ChainStateGovernance, ParallelSignatureChecksGiveTheSameVerdicts) {
+  genesis_.accounts.push_back({key(31).public_key(), {"submitter"}});
+  ChainState state(genesis_, *store_);
+  Mempool pool(chain, state);
+  Application serial(genesis_, *store_, pool, state, BlockLimits{});
+  Application parallel(genesis_, *store_, pool, state, BlockLimits{});
+  std::atomic<int> calls{0};
+  parallel.set_parallel_for([&](std::size_t n, const std::function<void(std::size_t)>& work) {
+    ++calls;
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < 3; ++t) {
+      threads.emplace_back([&, t] {
+        for (std::size_t i = t; i < n; i += 3) work(i);
+      });
+    }
+    for (auto& th : threads) th.join();
+  });
+  std::vector<pb::Transaction> txs;
+  for (std::uint64_t nonce = 1; nonce <= 40; ++nonce) {
+    pb::TxBody body;
+    body.set_chain_id(chain);
+    body.set_signer(key(31).public_key().to_string());
+    body.set_nonce(nonce);
+    auto* e = body.mutable_anchor()->add_entries();
+    e->set_content_hash(crypto::sha256(std::to_string(nonce)).to_string());
+    e->set_kind(pb::ENTRY_KIND_FILE);
+    txs.push_back(proto::sign_transaction(body, key(31)));
+  }
+  auto block_of = [&](const std::vector<pb::Transaction>& list) {
+    pb::Block block = serial.build_block(1, {}, 0, 1'000);
+    for (const auto& tx : list) *block.add_txs() = tx;
+    block.mutable_header()->set_tx_count(static_cast<std::uint32_t>(block.txs_size()));
+    block.mutable_header()->set_txs_root(proto::to_field(proto::txs_root(block.txs())));
+    auto leaves = ledger::log_leaf_hashes(block);
+    EXPECT_TRUE(leaves.ok());
+    const auto log = store_->log_head_after(leaves.ok() ? *leaves : std::vector<Hash32>{});
+    block.mutable_header()->set_log_size(log.size);
+    block.mutable_header()->set_log_root(proto::to_field(log.root));
+    return block;
+  };
+  const pb::Block good = block_of(txs);
+  const Status serial_good = serial.validate_block(good, 1'000);
+  EXPECT_TRUE(serial_good.ok()) << serial_good.to_string();
+  EXPECT_TRUE(parallel.validate_block(good, 1'000).ok());
+  auto bad_txs = txs;
+  bad_txs[37].mutable_signature()->back() ^= 0x01;
+  bad_txs[12].mutable_signature()->front() ^= 0x01;
+  const pb::Block bad = block_of(bad_txs);
+  const Status one_by_one = serial.validate_block(bad, 1'000);
+  const Status spread = parallel.validate_block(bad, 1'000);
+  EXPECT_NE(one_by_one.message().find("transaction 12: "), std::string::npos) << one_by_one.to_string();
+  EXPECT_EQ(spread.to_string(), one_by_one.to_string());
+  EXPECT_EQ(calls.load(), 2);
 }
 
 }  // namespace
