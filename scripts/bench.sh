@@ -80,7 +80,16 @@ if [ "$mode" = network ]; then
   cleanup() {
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do
-      for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+      # A validator may be finishing a memtable flush (RocksDB's close waits
+      # for it): seconds on a loaded machine after a long run.
+      for _ in $(seq 200); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+      kill -0 "$p" 2>/dev/null || continue
+      echo "bench.sh: validator process $p did not stop within 20 s of SIGTERM; killing it" >&2
+      # With CITYLEDGER_BENCH_LOGS, where its threads were first.
+      if [ -n "${CITYLEDGER_BENCH_LOGS:-}" ] && command -v gdb >/dev/null; then
+        mkdir -p "$CITYLEDGER_BENCH_LOGS"
+        gdb -p "$p" -batch -ex "thread apply all bt" >"$CITYLEDGER_BENCH_LOGS/stuck-$p.txt" 2>&1 || true
+      fi
       kill -KILL "$p" 2>/dev/null || true
     done
     # CITYLEDGER_BENCH_LOGS=DIR keeps the validators' logs for a look afterwards.
