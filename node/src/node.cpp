@@ -771,8 +771,10 @@ void Node::on_message(p2p::PeerIndex peer, pb::Envelope envelope) {
       // to its origin, which proposes it or relays it in a proposal (where
       // this node verifies it then). Never a reason to stall the connection.
       const std::size_t bytes = envelope.tx().ByteSizeLong();
-      if (gossip_backlog_.fetch_add(1) >= gossip_backlog_max ||
-          gossip_backlog_bytes_.fetch_add(bytes) + bytes > gossip_backlog_bytes_max) {
+      // Both counters are raised before either is judged, so undoing both is right.
+      const bool over_count = gossip_backlog_.fetch_add(1) >= gossip_backlog_max;
+      const bool over_bytes = gossip_backlog_bytes_.fetch_add(bytes) + bytes > gossip_backlog_bytes_max;
+      if (over_count || over_bytes) {
         gossip_backlog_.fetch_sub(1);
         gossip_backlog_bytes_.fetch_sub(bytes);
         metrics_.on_tx_refused(TxSource::peer, "backlog");
@@ -873,10 +875,21 @@ void Node::nudge_next_height() {
   });
 }
 
-void Node::count_refused_tx(TxSource source, const Status& status) {
+Result<Hash32> Node::admit_submitted(const pb::Transaction& tx, std::uint64_t now_ms, pb::Envelope& scratch) {
+  auto added = mempool_->add(tx, now_ms);
+  if (!added) {
+    count_refused_submission(added.status());
+    return added;
+  }
+  *scratch.mutable_tx() = tx;
+  transport_->broadcast(scratch);
+  return added;
+}
+
+void Node::count_refused_submission(const Status& status) {
   if (status.code() == ErrorCode::already_exists) return;
   const char* reason = error_code_name(status.code());
-  metrics_.on_tx_refused(source, reason);
+  metrics_.on_tx_refused(TxSource::rpc, reason);
   // The client gets the reason in its answer; the operator sees it here.
   if (auto held_back = log_throttle_.admit(std::string("rpc-tx-") + reason)) {
     spdlog::info("transaction submitted over RPC refused: {}{}", status.message(),
@@ -885,15 +898,9 @@ void Node::count_refused_tx(TxSource source, const Status& status) {
 }
 
 Result<Hash32> Node::submit(const pb::Transaction& tx) {
-  auto added = mempool_->add(tx, steady_ms());
-  if (!added) {
-    count_refused_tx(TxSource::rpc, added.status());
-    return added;
-  }
-  pb::Envelope e;
-  *e.mutable_tx() = tx;
-  transport_->broadcast(e);
-  nudge_next_height();
+  pb::Envelope scratch;
+  auto added = admit_submitted(tx, steady_ms(), scratch);
+  if (added) nudge_next_height();
   return added;
 }
 
@@ -901,17 +908,11 @@ std::vector<Result<Hash32>> Node::submit_many(const std::vector<pb::Transaction>
   std::vector<Result<Hash32>> results;
   results.reserve(txs.size());
   const std::uint64_t now = steady_ms();
+  pb::Envelope scratch;
   bool any = false;
-  pb::Envelope e;
   for (const auto& tx : txs) {
-    results.push_back(mempool_->add(tx, now));
-    if (!results.back()) {
-      count_refused_tx(TxSource::rpc, results.back().status());
-      continue;
-    }
-    *e.mutable_tx() = tx;
-    transport_->broadcast(e);
-    any = true;
+    results.push_back(admit_submitted(tx, now, scratch));
+    any = any || results.back().ok();
   }
   if (any) nudge_next_height();
   return results;

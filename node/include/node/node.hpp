@@ -150,7 +150,10 @@ class Node final : public p2p::TransportHandler {
   // whether a height held for lack of work can start. Coalesced: under load
   // one check serves every transaction admitted before it runs.
   void nudge_next_height();
-  void count_refused_tx(TxSource source, const Status& status);
+  // submit()/submit_many(): admits one client transaction and gossips it
+  // (`scratch` is reused between calls); refusals are counted and logged.
+  Result<Hash32> admit_submitted(const pb::Transaction& tx, std::uint64_t now_ms, pb::Envelope& scratch);
+  void count_refused_submission(const Status& status);
   // verify_io_: admits one transaction a peer gossiped.
   void admit_gossiped_tx(p2p::PeerIndex peer, const pb::Transaction& tx);
   // Consensus strand: the core moves to the height after `height`.
