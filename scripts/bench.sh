@@ -13,7 +13,7 @@
 #       `cityledger hash --records` over an L-line CSV (default 1000000).
 #       Prints one JSON object.
 #
-#   scripts/bench.sh [--validators N] [--batch K] [--duration S] [--inflight M] [--rate R]
+#   scripts/bench.sh [--validators N] [--batch K] [--duration S] [--inflight M] [--rate R [--linger-ms L]]
 #                    [--per-call C] [--submitters A] [--json]
 #       The network: a fresh N-validator network (default 4) on 127.0.0.1
 #       from the Release build, loaded by bench/loadgen.cpp with transactions
@@ -22,13 +22,17 @@
 #       checkpoint latency (p50, p99), CPU seconds and peak RSS per validator,
 #       and the signature ceiling measured in the same run. With --json the
 #       last line is one JSON object. --rate R offers R tx/s open loop (for
-#       latency at a fixed rate) instead of as many as M in flight allow.
+#       latency at a fixed rate) instead of as many as M in flight allow;
+#       with --linger-ms L a call waits L ms after its first transaction is
+#       due and carries every one due by then (a client that batches, as the
+#       data platform does); latency counts from each transaction's due time.
 #       Transactions go in submit_txs calls of up to C (default 100; the bulk
 #       path, docs/rpc.md); --per-call 1 sends each with submit_tx. The
 #       load is signed by A submitter accounts (default 4, one per submitting
 #       thread, as several data-platform agents would).
 #       Stops every process it started, also on Ctrl-C.
-#       --profile DIR also samples validator 0 with `perf record -g` during
+#       --profile DIR also samples validator 0 with `perf record -g` (or
+#       $CITYLEDGER_BENCH_PERF_ARGS, e.g. "--call-graph dwarf") during
 #       the load and writes DIR/perf.data and DIR/report.txt (perf report,
 #       by symbol with children) — how docs/performance.md's profile is made.
 #
@@ -41,7 +45,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode="" filter="." min_time="0.5" files=10000 total_mib=2048 lines=1000000
-validators=4 batch=1 duration=20 inflight=2000 rate=0 per_call=100 submitters=4 proofs=0 leaves=100000 proof_workers=4 json=0 profile=""
+validators=4 batch=1 duration=20 inflight=2000 rate=0 linger_ms=0 per_call=100 submitters=4 proofs=0 leaves=100000 proof_workers=4 json=0 profile=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --micro) mode=micro ;;
@@ -54,6 +58,7 @@ while [ $# -gt 0 ]; do
     --duration) duration=$2; mode=${mode:-network}; shift ;;
     --inflight) inflight=$2; shift ;;
     --rate) rate=$2; mode=${mode:-network}; shift ;;
+    --linger-ms) linger_ms=$2; mode=${mode:-network}; shift ;;
     --per-call) per_call=$2; mode=${mode:-network}; shift ;;
     --submitters) submitters=$2; mode=${mode:-network}; shift ;;
     --proofs) proofs=1; mode=${mode:-network} ;;
@@ -63,7 +68,7 @@ while [ $# -gt 0 ]; do
     --profile) profile=$2; mode=${mode:-network}; shift ;;
     --filter) filter=$2; shift ;;
     --min-time) min_time=$2; shift ;;
-    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,43p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -125,7 +130,7 @@ if [ "$mode" = network ]; then
     command -v perf >/dev/null || { echo "bench.sh: --profile needs perf (apt-get install linux-perf)" >&2; exit 2; }
     mkdir -p "$profile"
     # The load generator warms up for 3 s before its measured window.
-    (sleep 3; exec perf record -g -F 499 -p "${pids[0]}" -o "$profile/perf.data" -- sleep "$duration") \
+    (sleep 3; exec perf record ${CITYLEDGER_BENCH_PERF_ARGS:--g} -F 499 -p "${pids[0]}" -o "$profile/perf.data" -- sleep "$duration") \
       >"$profile/perf-record.log" 2>&1 &
     perf_pid=$!
   fi
@@ -147,7 +152,7 @@ if [ "$mode" = network ]; then
     exit 0
   fi
   result=$("$bin"/cityledger_loadgen "${rpcs[@]}" "${keys[@]}" --batch "$batch" \
-    --duration "$duration" --inflight "$inflight" --rate "$rate" \
+    --duration "$duration" --inflight "$inflight" --rate "$rate" --linger-ms "$linger_ms" \
     --per-call "$per_call")
   if [ -n "$perf_pid" ]; then
     wait "$perf_pid" || true

@@ -39,10 +39,9 @@ pb::Block Application::build_block(std::uint64_t height, const pb::CommitCertifi
   auto* header = block.mutable_header();
   header->set_chain_id(genesis_.chain_id);
   header->set_height(height);
-  std::uint64_t previous_time = 0;
+  const auto previous = previous_block_time(height);
+  const std::uint64_t previous_time = previous ? *previous : 0;
   if (height > 1) {
-    auto previous = store_.get_block(height - 1);
-    if (previous) previous_time = previous->header().time_unix_ms();
     *block.mutable_last_commit() = last_commit;
     header->set_last_commit_hash(proto::to_field(proto::hash_message(last_commit)));
   }
@@ -116,6 +115,9 @@ Status Application::validate_transactions(const pb::Block& block) const {
       if (Status s = proto::check_transaction_signature(tx, genesis_.chain_id, checked->signer); !s.ok())
         checked = s;
     }
+    // Told to the mempool, so the gossiped copy of this transaction, maybe
+    // still on its way, is not verified a second time.
+    if (checked) mempool_.note_signature_verified(hashes[i]);
     verified_now[i] = std::move(checked);
   };
   if (parallel_for_ && unverified.size() > 1) {
@@ -155,7 +157,6 @@ Status Application::validate_transactions(const pb::Block& block) const {
         return error(s.code(), where + "governance: " + s.message());
       }
     }
-    if (chain_.is_committed(hash)) return error(ErrorCode::already_exists, where + "already committed");
     auto it = next_nonce.find(signer);
     if (it == next_nonce.end()) {
       auto account = chain_.account(signer);
@@ -163,6 +164,12 @@ Status Application::validate_transactions(const pb::Block& block) const {
       it = next_nonce.emplace(signer, account->next_nonce).first;
     }
     if (body.nonce() != it->second) {
+      // A committed transaction's nonce is below its account's next nonce, so
+      // the nonce rule alone refuses a replay; the store is asked only to
+      // name the reason (a lookup per transaction on the normal path is not
+      // needed for the verdict).
+      if (body.nonce() < it->second && chain_.is_committed(hash))
+        return error(ErrorCode::already_exists, where + "already committed");
       return error(ErrorCode::invalid_argument, where + "nonce " + std::to_string(body.nonce()) +
                                                     ", expected " + std::to_string(it->second));
     }
@@ -195,20 +202,16 @@ Status Application::validate_block(const pb::Block& block, std::uint64_t now_ms)
     return error(ErrorCode::invalid_argument, "previous_block_hash does not match the chain");
   }
   if (h.height() > 1) {
-    auto previous = store_.get_block(h.height() - 1);
-    if (!previous) return previous.status();
-    if (h.time_unix_ms() <= previous->header().time_unix_ms()) {
+    auto previous_time = previous_block_time(h.height());
+    if (!previous_time) return previous_time.status();
+    if (h.time_unix_ms() <= *previous_time) {
       return error(ErrorCode::invalid_argument, "block time does not move forward");
     }
     if (!block.has_last_commit() ||
         h.last_commit_hash() != proto::to_field(proto::hash_message(block.last_commit()))) {
       return error(ErrorCode::invalid_argument, "last_commit missing or last_commit_hash wrong");
     }
-    consensus::Bip340Verifier verifier;
-    // The previous block was committed by the set in charge of its height.
-    if (!consensus::verify_commit_certificate(block.last_commit(), genesis_.chain_id,
-                                              chain_.validator_set_at(h.height() - 1), h.height() - 1,
-                                              previous_block_hash(h.height()), verifier)) {
+    if (!last_commit_holds(block)) {
       return error(ErrorCode::invalid_argument, "last_commit is not a valid commit of the previous block");
     }
   } else if (block.has_last_commit() || !h.last_commit_hash().empty()) {
@@ -239,9 +242,63 @@ Status Application::validate_block(const pb::Block& block, std::uint64_t now_ms)
   return {};
 }
 
+Result<std::uint64_t> Application::previous_block_time(std::uint64_t height) const {
+  if (height <= 1) return std::uint64_t{0};
+  if (last_height_ == height - 1) return last_time_ms_;
+  auto previous = store_.get_block(height - 1);
+  if (!previous) return previous.status();
+  return previous->header().time_unix_ms();
+}
+
+namespace {
+// Answers "verified" for the precommit signatures of a certificate this node
+// already holds as verified (the core checked each vote, or catch-up checked
+// the certificate, before commit()); any other signature is verified.
+class KnownPrecommits final : public consensus::SignatureVerifier {
+ public:
+  KnownPrecommits(const pb::CommitCertificate& known, const consensus::ValidatorSet& validators,
+                  const std::string& chain_id) {
+    for (const pb::CommitSignature& s : known.signatures()) {
+      if (s.validator_index() >= validators.size()) continue;
+      known_.push_back({validators.key(s.validator_index()),
+                        proto::vote_digest(proto::precommit_of(known, s), chain_id), s.signature()});
+    }
+  }
+  bool verify(const crypto::PublicKey& key, const Hash32& digest, const std::string& signature) override {
+    for (const auto& k : known_) {
+      if (k.key == key && k.digest == digest && k.signature == signature) return true;
+    }
+    return fallback_.verify(key, digest, signature);
+  }
+
+ private:
+  struct Known {
+    crypto::PublicKey key;
+    Hash32 digest;
+    std::string signature;
+  };
+  std::vector<Known> known_;
+  consensus::Bip340Verifier fallback_;
+};
+}  // namespace
+
+bool Application::last_commit_holds(const pb::Block& block) const {
+  const std::uint64_t previous = block.header().height() - 1;
+  // The previous block was committed by the set in charge of its height.
+  const consensus::ValidatorSet validators = chain_.validator_set_at(previous);
+  pb::CommitCertificate none;
+  KnownPrecommits verifier(last_height_ == previous ? last_certificate_ : none, validators,
+                           genesis_.chain_id);
+  return consensus::verify_commit_certificate(block.last_commit(), genesis_.chain_id, validators, previous,
+                                              previous_block_hash(block.header().height()), verifier);
+}
+
 Status Application::commit(const pb::Block& block, const pb::CommitCertificate& certificate,
                            std::vector<std::uint64_t>* admitted_ms) {
   CL_TRY(store_.apply_block(block, certificate));
+  last_height_ = block.header().height();
+  last_time_ms_ = block.header().time_unix_ms();
+  last_certificate_ = certificate;
   chain_.apply(block);
   std::vector<Hash32> hashes;
   hashes.reserve(static_cast<std::size_t>(block.txs_size()));

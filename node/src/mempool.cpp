@@ -51,18 +51,32 @@ Result<Hash32> Mempool::refuse(Status status) {
   return status;
 }
 
+void Mempool::note_signature_verified(const Hash32& tx_hash) {
+  std::lock_guard lock(mutex_);
+  if (!signature_verified_.insert(tx_hash).second) return;
+  signature_verified_order_.push_back(tx_hash);
+  while (signature_verified_order_.size() > signature_verified_max) {
+    signature_verified_.erase(signature_verified_order_.front());
+    signature_verified_order_.pop_front();
+  }
+}
+
 Result<Hash32> Mempool::add(const pb::Transaction& tx, std::uint64_t admitted_ms) {
   // The cheap refusals come before the signature check (the expensive part):
   // a transaction gossiped by a peer after this node already has it pending,
   // or resubmitted after a block committed it, costs a hash, a decode and a
   // lookup or two.
   const Hash32 hash = proto::tx_hash(tx);
+  bool signature_verified = false;
   {
     std::lock_guard lock(mutex_);
     if (by_hash_.contains(hash)) {
       ++stats_.refused;
       return error(ErrorCode::already_exists, "transaction already in the mempool");
     }
+    // Left in the set: erasing from the middle of its order is not worth it;
+    // it ages out.
+    signature_verified = signature_verified_.contains(hash);
   }
   auto verified = proto::check_transaction(tx, chain_id_, limits_.tx_limits);
   if (!verified) return refuse(verified.status());
@@ -76,8 +90,10 @@ Result<Hash32> Mempool::add(const pb::Transaction& tx, std::uint64_t admitted_ms
                                                        " already used (next is " +
                                                        std::to_string(account->next_nonce) + "): a replay"));
   }
-  if (Status s = proto::check_transaction_signature(tx, chain_id_, verified->signer); !s.ok())
-    return refuse(s);
+  if (!signature_verified) {
+    if (Status s = proto::check_transaction_signature(tx, chain_id_, verified->signer); !s.ok())
+      return refuse(s);
+  }
 
   if (!account) {
     return refuse(error(ErrorCode::permission_denied,
@@ -135,6 +151,7 @@ Result<Hash32> Mempool::add(const pb::Transaction& tx, std::uint64_t admitted_ms
       hash, Entry{tx, verified->signer, nonce, size, arrivals_++, admitted_ms, std::move(contract_key)});
   bytes_ += size;
   ++stats_.accepted;
+  if (signature_verified) ++stats_.signature_checks_skipped;
   return hash;
 }
 

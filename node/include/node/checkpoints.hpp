@@ -59,7 +59,10 @@ class CheckpointCollector {
     std::map<crypto::PublicKey, crypto::Signature> signatures;  // valid ones only
     bool final = false;
   };
-  bool add_verified(Pending& p, const crypto::PublicKey& validator, const crypto::Signature& signature);
+  // A peer's signature is verified first; this node's own, made just now, is not.
+  enum class Signer { own, peer };
+  bool add_verified(Pending& p, const crypto::PublicKey& validator, const crypto::Signature& signature,
+                    Signer signer);
   pb::Checkpoint to_proto(const Pending& p) const;
 
   std::string chain_id_;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -18,6 +19,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "cityledger.pb.h"
@@ -69,6 +71,9 @@ struct MempoolStats {
   std::uint64_t accepted = 0;
   std::uint64_t refused = 0;
   std::uint64_t removed_committed = 0;
+  // Admitted without a signature check of their own: block validation had
+  // verified these exact transactions (note_signature_verified).
+  std::uint64_t signature_checks_skipped = 0;
 };
 
 class Mempool {
@@ -84,6 +89,11 @@ class Mempool {
   // `admitted_ms` is kept with the transaction and handed back by
   // remove_committed (the node passes a monotonic clock; the mempool reads none).
   Result<Hash32> add(const pb::Transaction& tx, std::uint64_t admitted_ms = 0);
+  // Block validation verified this exact transaction (hash over body and
+  // signature) because its proposal outran the gossip: when the gossiped copy
+  // arrives, add() skips its signature check, which would only repeat this
+  // one. Bounded (the oldest are forgotten); changes no verdict.
+  void note_signature_verified(const Hash32& tx_hash);
 
   // Up to the limits, transactions in per-account nonce order, only runs of
   // consecutive nonces starting at each account's next nonce; accounts
@@ -134,6 +144,10 @@ class Mempool {
   std::unordered_map<Hash32, Entry, Hash32Hasher> by_hash_;
   std::map<crypto::PublicKey, std::map<std::uint64_t, Hash32>> by_account_;  // signer -> nonce -> hash
   std::unordered_map<std::string, Hash32> pending_contract_keys_;            // contract_key -> tx
+  // note_signature_verified(): at most signature_verified_max, oldest first out.
+  static constexpr std::size_t signature_verified_max = 65'536;
+  std::unordered_set<Hash32, Hash32Hasher> signature_verified_;
+  std::deque<Hash32> signature_verified_order_;
   std::size_t bytes_ = 0;
   std::uint64_t arrivals_ = 0;
   MempoolStats stats_;

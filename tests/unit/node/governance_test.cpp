@@ -675,3 +675,114 @@ TEST_F(ChainStateGovernance, ParallelSignatureChecksGiveTheSameVerdicts) {
 
 }  // namespace
 }  // namespace cityledger::node
+
+namespace cityledger::node {
+namespace {
+
+// A certificate for `block` with the precommits of the validators of these seeds.
+pb::CommitCertificate certificate_of(const pb::Block& block, const consensus::ValidatorSet& set,
+                                     std::vector<std::uint64_t> seeds) {
+  pb::CommitCertificate cert;
+  cert.set_height(block.header().height());
+  cert.set_round(0);
+  cert.set_block_id(proto::block_hash(block.header()).to_string());
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> signers;
+  for (auto seed : seeds) signers.emplace_back(*set.index_of(key(seed).public_key()), seed);
+  std::sort(signers.begin(), signers.end());
+  for (const auto& [index, seed] : signers) {
+    pb::Vote vote;
+    vote.set_type(pb::VOTE_TYPE_PRECOMMIT);
+    vote.set_height(cert.height());
+    vote.set_round(0);
+    vote.set_block_id(cert.block_id());
+    vote.set_validator_index(index);
+    proto::sign_vote(vote, chain, key(seed));
+    auto* s = cert.add_signatures();
+    s->set_validator_index(index);
+    s->set_signature(vote.signature());
+  }
+  return cert;
+}
+
+// A proposal's last_commit: the signatures this node committed the previous
+// block with are not verified again, and every other one still is. The
+// verdicts are those of a node that committed nothing itself (it reads the
+// previous block from the store and verifies every signature).
+TEST_F(ChainStateGovernance, LastCommitSignaturesAlreadyVerifiedAreTrustedOnlyWhenIdentical) {
+  ChainState state(genesis_, *store_);
+  Mempool pool(chain, state);
+  Application app(genesis_, *store_, pool, state, BlockLimits{});
+  const auto set = state.validator_set_at(1);
+  const pb::Block first = app.build_block(1, {}, 0, 1'000);
+  ASSERT_TRUE(app.commit(first, certificate_of(first, set, {1, 2, 3})).ok());
+
+  auto proposal_with = [&](const pb::CommitCertificate& last_commit) {
+    return app.build_block(2, last_commit, 1, 2'000);
+  };
+  // Another quorum than ours: the signature of seed 4 is new here.
+  const pb::Block good = proposal_with(certificate_of(first, set, {2, 3, 4}));
+  auto forged = certificate_of(first, set, {2, 3, 4});
+  for (auto& s : *forged.mutable_signatures()) {
+    if (s.validator_index() == *set.index_of(key(4).public_key())) s.mutable_signature()->back() ^= 0x01;
+  }
+  const pb::Block bad_new = proposal_with(forged);
+  // One of our own signatures moved to another validator's index.
+  auto moved = certificate_of(first, set, {1, 2, 3});
+  std::swap(*moved.mutable_signatures(0)->mutable_signature(),
+            *moved.mutable_signatures(1)->mutable_signature());
+  const pb::Block bad_moved = proposal_with(moved);
+  pb::Block backwards = good;
+  backwards.mutable_header()->set_time_unix_ms(first.header().time_unix_ms());
+
+  Application fresh(genesis_, *store_, pool, state, BlockLimits{});
+  for (Application* validator : {&app, &fresh}) {
+    const Status ok = validator->validate_block(good, 2'000);
+    EXPECT_TRUE(ok.ok()) << ok.to_string();
+    EXPECT_NE(validator->validate_block(bad_new, 2'000).message().find("last_commit is not a valid commit"),
+              std::string::npos);
+    EXPECT_NE(validator->validate_block(bad_moved, 2'000).message().find("last_commit is not a valid commit"),
+              std::string::npos);
+    EXPECT_NE(validator->validate_block(backwards, 2'000).message().find("block time does not move forward"),
+              std::string::npos);
+  }
+}
+
+// Transactions block validation verified (a proposal that outran their
+// gossip) are admitted later without a second signature check; a copy that
+// differs in any byte is still verified, and refused.
+TEST_F(ChainStateGovernance, ValidatedTransactionsAreNotVerifiedAgainWhenTheirGossipArrives) {
+  genesis_.accounts.push_back({key(31).public_key(), {"submitter"}});
+  ChainState state(genesis_, *store_);
+  Mempool proposer_pool(chain, state);
+  Mempool pool(chain, state);
+  Application proposer(genesis_, *store_, proposer_pool, state, BlockLimits{});
+  Application validator(genesis_, *store_, pool, state, BlockLimits{});
+  std::vector<pb::Transaction> txs;
+  for (std::uint64_t nonce = 1; nonce <= 5; ++nonce) {
+    pb::TxBody body;
+    body.set_chain_id(chain);
+    body.set_signer(key(31).public_key().to_string());
+    body.set_nonce(nonce);
+    auto* e = body.mutable_anchor()->add_entries();
+    e->set_content_hash(crypto::sha256(std::to_string(nonce)).to_string());
+    e->set_kind(pb::ENTRY_KIND_FILE);
+    txs.push_back(proto::sign_transaction(body, key(31)));
+    ASSERT_TRUE(proposer_pool.add(txs.back()).ok());
+  }
+  const pb::Block block = proposer.build_block(1, {}, 0, 1'000);
+  ASSERT_EQ(block.txs_size(), 5);
+  ASSERT_TRUE(validator.validate_block(block, 1'000).ok());
+  EXPECT_EQ(pool.size(), 0u);  // validation admits nothing itself
+
+  pb::Transaction tampered = txs[0];
+  tampered.mutable_signature()->back() ^= 0x01;
+  auto refused = pool.add(tampered);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::permission_denied) << refused.status().to_string();
+  for (const auto& tx : txs) EXPECT_TRUE(pool.add(tx).ok());
+  EXPECT_EQ(pool.stats().signature_checks_skipped, 5u);
+  EXPECT_EQ(pool.stats().accepted, 5u);
+}
+
+}  // namespace
+}  // namespace cityledger::node
