@@ -66,6 +66,7 @@ Result<NodeConfig> NodeConfig::load(const std::filesystem::path& home) {
   CL_TRY(read_value(t, "block", "max_bytes", c.block_max_bytes, known));
   CL_TRY(read_value(t, "block", "empty_interval_ms", c.empty_block_interval_ms, known));
   CL_TRY(read_value(t, "state", "snapshot_interval_blocks", c.state_snapshot_interval, known));
+  CL_TRY(read_value(t, "disk", "min_free_mib", c.disk_min_free_mib, known));
   CL_TRY(read_value(t, "log", "level", c.log_level, known));
   CL_TRY(read_value(t, "log", "format", c.log_format, known));
   // Top-level spellings, as in `log_format = "json"`; one place per setting.
@@ -127,6 +128,7 @@ std::string NodeConfig::to_toml() const {
                             {"empty_interval_ms", static_cast<std::int64_t>(empty_block_interval_ms)}}},
       {"state",
        toml::table{{"snapshot_interval_blocks", static_cast<std::int64_t>(state_snapshot_interval)}}},
+      {"disk", toml::table{{"min_free_mib", static_cast<std::int64_t>(disk_min_free_mib)}}},
       {"log", toml::table{{"level", log_level}, {"format", log_format}}},
   };
   std::ostringstream out;

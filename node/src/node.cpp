@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -88,6 +89,9 @@ Result<std::unique_ptr<Node>> Node::open(const NodeConfig& config) {
   }
   node->key_ = std::move(key).value();
 
+  std::error_code mkdir_error;  // the store reports a data directory it cannot create
+  std::filesystem::create_directories(config.path(config.data_dir), mkdir_error);
+  if (!mkdir_error) CL_TRY(node->check_free_space());
   ledger::StoreOptions options;
   options.chain_id = g.chain_id;
   options.genesis_hash = g.hash;
@@ -541,6 +545,12 @@ void Node::on_commit(const consensus::Commit& commit) {
         error(s.code(), "committed block " + std::to_string(height) + " does not apply: " + s.message()));
   }
   kept_blocks_->prune_through(height);
+  // A full disk stops the node between blocks, with the numbers, before a
+  // RocksDB flush or a sign-state write fails half-way. At most every 100 ms.
+  if (const std::uint64_t now = steady_ms(); now - free_space_checked_ms_ >= 100) {
+    free_space_checked_ms_ = now;
+    if (Status space = check_free_space(); !space.ok()) return fatal(space);
+  }
   const auto head = store_->head();
   {
     const std::uint64_t now = steady_ms();
@@ -934,6 +944,23 @@ void Node::when_committed(const Hash32& tx_hash, std::uint64_t timeout_ms,
   if (auto location = store_->find_tx(tx_hash); location.ok()) return once(location->height);
   auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(timeout_ms));
   timer->async_wait([timer, once](const boost::system::error_code&) { once(std::nullopt); });
+}
+
+Status Node::check_free_space() const {
+  if (config_.disk_min_free_mib == 0) return {};
+  const auto dir = config_.path(config_.data_dir);
+  struct statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) != 0) {
+    return error(ErrorCode::io_error, "cannot read the free space of " + dir.string() + ": " +
+                                          std::error_code(errno, std::generic_category()).message());
+  }
+  const std::uint64_t free_mib = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize / (1u << 20);
+  if (free_mib >= config_.disk_min_free_mib) return {};
+  return error(ErrorCode::io_error,
+               "no space left for the ledger: " + std::to_string(free_mib) +
+                   " MiB free on the file system of " + dir.string() +
+                   ", below [disk] min_free_mib = " + std::to_string(config_.disk_min_free_mib) +
+                   " (free some space, or give the data directory a larger disk, then start again)");
 }
 
 // Kept before the core hears "built" or "valid" (node/block_keeper.hpp). A

@@ -38,6 +38,10 @@ struct NodeConfig {
   // [state] snapshot_interval_blocks: write the committed-state snapshot every
   // this many blocks (docs/node.md, "State snapshots"); 0 never.
   std::uint64_t state_snapshot_interval = 1000;
+  // [disk] min_free_mib: the node stops (and refuses to start) when the file
+  // system of its data directory has less free space than this, before a
+  // write can fail half-way; 0 turns the check off (docs/operations.md).
+  std::uint64_t disk_min_free_mib = 16;
 
   std::string log_level = "info";    // trace, debug, info, warn, error
   std::string log_format = "plain";  // plain or json

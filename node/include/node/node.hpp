@@ -171,6 +171,9 @@ class Node final : public p2p::TransportHandler {
   // Any thread: writes checkpoints that became final or gained signatures.
   void store_final_checkpoints();
   void keep_block(const pb::Block& block);
+  // The data directory's file system has at least [disk] min_free_mib free
+  // (io_error otherwise, with the numbers).
+  Status check_free_space() const;
 
   NodeConfig config_;
   audit::Genesis genesis_;
@@ -215,6 +218,7 @@ class Node final : public p2p::TransportHandler {
   std::unique_ptr<boost::asio::steady_timer> heartbeat_;
   std::uint64_t height_started_ms_ = 0;  // steady_ms() when the current height began
   std::uint64_t last_block_request_ms_ = 0;
+  std::uint64_t free_space_checked_ms_ = 0;
   Hash32 own_tls_pin_;
   // Peer indexes given out so far, by the validator's whole entry (a rotated
   // key or a moved address makes a new peer); genesis's take their index.
