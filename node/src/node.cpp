@@ -957,7 +957,7 @@ Status Node::check_free_space() const {
   const std::uint64_t free_mib = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize / (1u << 20);
   if (free_mib >= config_.disk_min_free_mib) return {};
   return error(ErrorCode::io_error,
-               "no space left for the ledger: " + std::to_string(free_mib) +
+               "No space left on device for the ledger: " + std::to_string(free_mib) +
                    " MiB free on the file system of " + dir.string() +
                    ", below [disk] min_free_mib = " + std::to_string(config_.disk_min_free_mib) +
                    " (free some space, or give the data directory a larger disk, then start again)");
