@@ -291,7 +291,15 @@ TEST(Store, RefusesBadBlocksAndStaysUnchanged) {
   *b.block.mutable_txs(1) = store->get_block(1)->txs(0);
   b.block.mutable_header()->set_txs_root(proto::txs_root(b.block.txs()).to_string());
   reseal(builder, b);
-  expect_refused(*store, b.block, b.commit, "already stored");
+  expect_refused(*store, b.block, b.commit, "transaction 1 is already stored at height 1");
+
+  b = good;  // the same transaction twice in one block: the second one is named
+  *b.block.add_txs() = b.block.txs(0);
+  b.block.mutable_header()->set_tx_count(static_cast<std::uint32_t>(b.block.txs_size()));
+  b.block.mutable_header()->set_txs_root(proto::txs_root(b.block.txs()).to_string());
+  reseal(builder, b);
+  expect_refused(*store, b.block, b.commit,
+                 "transaction " + std::to_string(b.block.txs_size() - 1) + " appears twice");
 
   // After all that, the good block still applies.
   apply(*store, good);
