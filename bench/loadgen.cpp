@@ -68,19 +68,26 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(i, v.size() - 1)];
 }
 
-// Microseconds per BIP340 sign and verify, measured here and now.
+// Microseconds per BIP340 sign and verify, measured here and now: the
+// fastest of 7 rounds of 500 each, so a moment of interference (a validator's
+// heartbeat, another process) does not lower the ceiling, and with it the
+// bar the run is measured against.
 std::pair<double, double> signature_costs(const crypto::SecretKey& key) {
   const Hash32 digest = crypto::sha256(std::string_view("ceiling"));
-  constexpr int n = 2000;
-  auto t0 = Clock::now();
-  crypto::Signature sig{};
-  for (int i = 0; i < n; ++i) sig = key.sign(digest);
-  const double sign_us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / n;
-  t0 = Clock::now();
+  constexpr int n = 500;
+  constexpr int rounds = 7;
+  double sign_us = 1e9, verify_us = 1e9;
   int ok = 0;
-  for (int i = 0; i < n; ++i) ok += crypto::verify_uncached(key.public_key(), digest, sig) ? 1 : 0;
-  const double verify_us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / n;
-  if (ok != n) std::cerr << "loadgen: signature self-check failed\n";
+  crypto::Signature sig{};
+  for (int round = 0; round < rounds; ++round) {
+    auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i) sig = key.sign(digest);
+    sign_us = std::min(sign_us, std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / n);
+    t0 = Clock::now();
+    for (int i = 0; i < n; ++i) ok += crypto::verify_uncached(key.public_key(), digest, sig) ? 1 : 0;
+    verify_us = std::min(verify_us, std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / n);
+  }
+  if (ok != n * rounds) std::cerr << "loadgen: signature self-check failed\n";
   return {sign_us, verify_us};
 }
 

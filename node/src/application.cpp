@@ -294,7 +294,7 @@ bool Application::last_commit_holds(const pb::Block& block) const {
 }
 
 Status Application::commit(const pb::Block& block, const pb::CommitCertificate& certificate,
-                           std::vector<std::uint64_t>* admitted_ms) {
+                           std::vector<std::uint64_t>* admitted_ms, std::vector<Hash32>* tx_hashes) {
   CL_TRY(store_.apply_block(block, certificate));
   last_height_ = block.header().height();
   last_time_ms_ = block.header().time_unix_ms();
@@ -305,6 +305,7 @@ Status Application::commit(const pb::Block& block, const pb::CommitCertificate& 
   for (const auto& tx : block.txs()) hashes.push_back(proto::tx_hash(tx));
   auto admitted = mempool_.remove_committed(hashes);
   if (admitted_ms) *admitted_ms = std::move(admitted);
+  if (tx_hashes) *tx_hashes = std::move(hashes);
   return {};
 }
 

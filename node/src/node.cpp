@@ -535,7 +535,8 @@ void Node::on_commit(const consensus::Commit& commit) {
   const std::uint64_t log_size_before = store_->log_size();
   std::vector<std::uint64_t> admitted_ms;
   const std::uint64_t started = steady_ms();
-  Status s = app_->commit(commit.block, commit.certificate, &admitted_ms);
+  std::vector<Hash32> tx_hashes;
+  Status s = app_->commit(commit.block, commit.certificate, &admitted_ms, &tx_hashes);
   const std::uint64_t stored_ms = steady_ms() - started;
   if (!s.ok()) {
     if (s.code() == ErrorCode::io_error) return fatal(error(s.code(), "cannot store block: " + s.message()));
@@ -579,8 +580,8 @@ void Node::on_commit(const consensus::Commit& commit) {
   std::vector<std::function<void(std::optional<std::uint64_t>)>> ready;
   {
     std::lock_guard lock(mutex_);
-    for (const auto& tx : commit.block.txs()) {
-      auto range = commit_waiters_.equal_range(proto::tx_hash(tx));
+    for (const Hash32& tx : tx_hashes) {
+      auto range = commit_waiters_.equal_range(tx);
       for (auto it = range.first; it != range.second; ++it) ready.push_back(std::move(it->second));
       commit_waiters_.erase(range.first, range.second);
     }

@@ -41,9 +41,10 @@ class Application {
   // Durably applies a committed block (one synced RocksDB batch), then updates
   // account state and the mempool. Only after this returns is it "committed".
   // `admitted_ms`, when given, receives the mempool admission times of the
-  // block's transactions this node held (for the commit latency metric).
+  // block's transactions this node held (for the commit latency metric);
+  // `tx_hashes`, when given, the hashes of its transactions in block order.
   Status commit(const pb::Block& block, const pb::CommitCertificate& certificate,
-                std::vector<std::uint64_t>* admitted_ms = nullptr);
+                std::vector<std::uint64_t>* admitted_ms = nullptr, std::vector<Hash32>* tx_hashes = nullptr);
 
   // How validate_block spreads the signature checks of transactions this
   // node's mempool has not verified (a proposal carrying transactions not yet
