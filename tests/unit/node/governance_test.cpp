@@ -27,6 +27,18 @@ constexpr const char* chain = "city-gov";
 
 crypto::SecretKey key(std::uint64_t seed) { return crypto::SecretKey::from_seed_for_testing(seed); }
 
+// An anchor transaction of the submitter with seed 31 (one entry per nonce).
+pb::Transaction signed_anchor(std::uint64_t nonce) {
+  pb::TxBody body;
+  body.set_chain_id(chain);
+  body.set_signer(key(31).public_key().to_string());
+  body.set_nonce(nonce);
+  auto* e = body.mutable_anchor()->add_entries();
+  e->set_content_hash(crypto::sha256(std::to_string(nonce)).to_string());
+  e->set_kind(pb::ENTRY_KIND_FILE);
+  return proto::sign_transaction(body, key(31));
+}
+
 // Four validators (seeds 1..4): f = 1, 2f+1 = 3.
 GovernanceState four_validators() {
   GovernanceState state;
@@ -637,14 +649,7 @@ TEST_F(ChainStateGovernance, ParallelSignatureChecksGiveTheSameVerdicts) {
   });
   std::vector<pb::Transaction> txs;
   for (std::uint64_t nonce = 1; nonce <= 40; ++nonce) {
-    pb::TxBody body;
-    body.set_chain_id(chain);
-    body.set_signer(key(31).public_key().to_string());
-    body.set_nonce(nonce);
-    auto* e = body.mutable_anchor()->add_entries();
-    e->set_content_hash(crypto::sha256(std::to_string(nonce)).to_string());
-    e->set_kind(pb::ENTRY_KIND_FILE);
-    txs.push_back(proto::sign_transaction(body, key(31)));
+    txs.push_back(signed_anchor(nonce));
   }
   auto block_of = [&](const std::vector<pb::Transaction>& list) {
     pb::Block block = serial.build_block(1, {}, 0, 1'000);
@@ -759,14 +764,7 @@ TEST_F(ChainStateGovernance, ValidatedTransactionsAreNotVerifiedAgainWhenTheirGo
   Application validator(genesis_, *store_, pool, state, BlockLimits{});
   std::vector<pb::Transaction> txs;
   for (std::uint64_t nonce = 1; nonce <= 5; ++nonce) {
-    pb::TxBody body;
-    body.set_chain_id(chain);
-    body.set_signer(key(31).public_key().to_string());
-    body.set_nonce(nonce);
-    auto* e = body.mutable_anchor()->add_entries();
-    e->set_content_hash(crypto::sha256(std::to_string(nonce)).to_string());
-    e->set_kind(pb::ENTRY_KIND_FILE);
-    txs.push_back(proto::sign_transaction(body, key(31)));
+    txs.push_back(signed_anchor(nonce));
     ASSERT_TRUE(proposer_pool.add(txs.back()).ok());
   }
   const pb::Block block = proposer.build_block(1, {}, 0, 1'000);
