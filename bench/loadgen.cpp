@@ -464,7 +464,8 @@ int proof_load(const Options& o) {
               {"failures", failures},
               {"proof_requests_per_s", static_cast<double>(latencies.size()) / seconds},
               {"p50_ms", percentile(latencies, 0.50)},
-              {"p99_ms", percentile(latencies, 0.99)}};
+              {"p99_ms", percentile(latencies, 0.99)},
+              {"loadgen_cpu_s", process_cpu_s()}};
   if (!last_failure.empty()) out["last_failure"] = last_failure;
   std::cout << out.dump() << std::endl;
   return failures == 0 ? 0 : 1;

@@ -145,8 +145,14 @@ if [ "$mode" = network ]; then
       size=$("$bin"/cityledger --rpc "http://127.0.0.1:$((port + 1))" --json status | jq -r '.tree_size')
       echo "bench.sh: log size $size of $leaves" >&2
     done
+    tick=$(getconf CLK_TCK)
+    node_cpu() { awk -v t="$tick" '{ printf "%.2f", ($14 + $15) / t }' "/proc/${pids[0]}/stat"; }
+    cpu_before=$(node_cpu)
     result=$("$bin"/cityledger_loadgen --proofs --rpc "http://127.0.0.1:$((port + 1))" \
       --workers "$proof_workers" --duration "$duration")
+    # Validator 0's CPU seconds while it served the proofs (and the warm-up).
+    result=$(jq -c --argjson cpu "$(awk -v a="$cpu_before" -v b="$(node_cpu)" 'BEGIN { printf "%.2f", b - a }')" \
+      '. + {node_cpu_s: $cpu}' <<<"$result")
     jq -r '"get_inclusion_proof on one node, log of \(.tree_size) leaves, \(.workers) clients: \(.proof_requests_per_s|floor) requests/s; p50 \(.p50_ms*1000|floor) us p99 \(.p99_ms*1000|floor) us; \(.failures) failures"' <<<"$result" >&2
     if [ "$json" = 1 ]; then echo "$result"; fi
     exit 0
