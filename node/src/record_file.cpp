@@ -100,14 +100,8 @@ Status RecordFile::rewrite(const Record& record) {
   return {};
 }
 
-Result<std::optional<Record>> RecordFile::read(const std::filesystem::path& path) {
-  auto content = read_file_if_exists(path);
-  if (!content) return content.status();
-  if (!content->has_value()) return std::optional<Record>{};
-  const std::string_view text = **content;
-  const auto damaged = [&](const std::string& why) {
-    return error(ErrorCode::corruption, path.string() + ": " + why);
-  };
+Result<Record> RecordFile::decode(std::string_view text) {
+  const auto damaged = [](const char* why) { return error(ErrorCode::corruption, why); };
   if (text.size() < header_bytes || text.substr(0, magic.size()) != magic) return damaged("bad header");
   Record record;
   record.sequence = get_u64(text.substr(8, 8));
@@ -118,7 +112,16 @@ Result<std::optional<Record>> RecordFile::read(const std::filesystem::path& path
     return damaged("checksum mismatch");
   }
   record.payload = std::string(payload);
-  return std::optional<Record>(std::move(record));
+  return record;
+}
+
+Result<std::optional<Record>> RecordFile::read(const std::filesystem::path& path) {
+  auto content = read_file_if_exists(path);
+  if (!content) return content.status();
+  if (!content->has_value()) return std::optional<Record>{};
+  auto record = decode(**content);
+  if (!record) return error(record.status().code(), path.string() + ": " + record.status().message());
+  return std::optional<Record>(std::move(record).value());
 }
 
 }  // namespace cityledger::node

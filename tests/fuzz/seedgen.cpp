@@ -12,6 +12,7 @@
 #include "crypto/merkle.hpp"
 #include "crypto/sha256.hpp"
 #include "fuzz_common.hpp"
+#include "node/record_file.hpp"
 #include "proto/codec.hpp"
 #include "proto/contracts.hpp"
 #include "proto/objects.hpp"
@@ -243,6 +244,25 @@ int main(int argc, char** argv) {
     e->set_leaf_index(41);
     e->set_tx_hash(proto::tx_hash(txs.at(1)).to_string());
     write(root / "state_snapshot", n++, snapshot.SerializeAsString());
+  }
+
+  // Record files for record_file: nothing signed yet (an empty payload), a
+  // sign state, and a kept block with bytes after it (a longer earlier record).
+  {
+    write(root / "record_file", n++, node::RecordFile::encode({0, ""}));
+    pb::SignState state;
+    state.set_height(12);
+    state.set_round(1);
+    state.set_step(3);
+    state.set_block_id(crypto::sha256("block 12").to_string());
+    state.set_locked_round(1);
+    state.set_locked_block_id(state.block_id());
+    state.set_valid_round(-1);
+    write(root / "record_file", n++, node::RecordFile::encode({7, proto::encode(state)}));
+    pb::Block block;
+    block.mutable_header()->set_chain_id(fuzz::chain_id);
+    block.mutable_header()->set_height(12);
+    write(root / "record_file", n++, node::RecordFile::encode({12, proto::encode(block)}) + "left over");
   }
 
   // Governance proposals for set_change_proposal: each set change (an

@@ -60,6 +60,9 @@ class RecordFile {
 
   // The bytes of a record as stored (for tests and create()).
   static std::string encode(const Record& record);
+  // The record at the start of `bytes` (bytes past it are ignored): corruption
+  // when they hold none (bad header, cut short, checksum mismatch).
+  static Result<Record> decode(std::string_view bytes);
 
  private:
   RecordFile(std::filesystem::path path, int fd) : path_(std::move(path)), fd_(fd) {}
