@@ -325,7 +325,9 @@ struct Cluster::Node {
   std::set<std::pair<std::uint64_t, std::uint32_t>> forked;        // (height, round) it forked
 };
 
-namespace {
+// The payloads of Cluster::Event. A named namespace, not an anonymous one:
+// Cluster::Event has external linkage, so its member types must too.
+namespace events {
 struct Deliver {
   std::uint32_t to = 0;
   std::uint32_t from = 0;
@@ -371,11 +373,12 @@ struct PartitionChange {
 };
 struct Gst {};
 struct LivenessDeadline {};
-}  // namespace
+}  // namespace events
 
 struct Cluster::Event {
-  std::variant<Deliver, DeliverCommitted, Fetch, NodeInput, PersistDone, CommitDone, CrashAt, RestartAt,
-               PartitionChange, Gst, LivenessDeadline>
+  std::variant<events::Deliver, events::DeliverCommitted, events::Fetch, events::NodeInput,
+               events::PersistDone, events::CommitDone, events::CrashAt, events::RestartAt,
+               events::PartitionChange, events::Gst, events::LivenessDeadline>
       payload;
 };
 
@@ -464,11 +467,11 @@ Outcome Cluster::run() {
     if ((node->behaviors & behavior_silent) == 0) start_core(*node, false);
   }
   for (const auto& p : scenario_.partitions) {
-    schedule(p.start_ms, Event{PartitionChange{p.side_mask, p.end_ms, true}});
-    schedule(p.end_ms, Event{PartitionChange{p.side_mask, p.end_ms, false}});
+    schedule(p.start_ms, Event{events::PartitionChange{p.side_mask, p.end_ms, true}});
+    schedule(p.end_ms, Event{events::PartitionChange{p.side_mask, p.end_ms, false}});
   }
-  for (const auto& c : scenario_.crashes) schedule(c.at_ms, Event{CrashAt{c.node, c.down_ms}});
-  schedule(scenario_.gst_ms, Event{Gst{}});
+  for (const auto& c : scenario_.crashes) schedule(c.at_ms, Event{events::CrashAt{c.node, c.down_ms}});
+  schedule(scenario_.gst_ms, Event{events::Gst{}});
 
   while (outcome_.ok() && !done_) {
     if (queue_.empty()) {
@@ -514,8 +517,8 @@ void Cluster::dispatch(Event& event) {
     return node.core && node.incarnation == incarnation ? &node : nullptr;
   };
   std::visit(Overloaded{
-                 [&](Deliver& e) { deliver(*nodes_[e.to], e.from, e.envelope); },
-                 [&](DeliverCommitted& e) {
+                 [&](events::Deliver& e) { deliver(*nodes_[e.to], e.from, e.envelope); },
+                 [&](events::DeliverCommitted& e) {
                    Node* node = live(e.to, e.incarnation);
                    if (node == nullptr) return;
                    const auto& cert = e.committed.commit();
@@ -524,26 +527,26 @@ void Cluster::dispatch(Event& event) {
                    ++outcome_.counters.catch_up_blocks;
                    feed(*node, consensus::CommittedBlockReceived{std::move(e.committed)});
                  },
-                 [&](Fetch& e) {
+                 [&](events::Fetch& e) {
                    Node* node = live(e.node, e.incarnation);
                    if (node == nullptr || node->last_applied >= e.height) return;
                    fetch_committed_block(*node, e.height, e.attempt);
                  },
-                 [&](NodeInput& e) {
+                 [&](events::NodeInput& e) {
                    Node* node = live(e.node, e.incarnation);
                    if (node != nullptr) feed(*node, std::move(e.input));
                  },
-                 [&](PersistDone& e) {
+                 [&](events::PersistDone& e) {
                    Node* node = live(e.node, e.incarnation);
                    if (node != nullptr) on_persist_done(*node);
                  },
-                 [&](CommitDone& e) {
+                 [&](events::CommitDone& e) {
                    Node* node = live(e.node, e.incarnation);
                    if (node != nullptr) on_commit_done(*node, std::move(e.committed));
                  },
-                 [&](CrashAt& e) { crash(*nodes_[e.node], e.down_ms); },
-                 [&](RestartAt& e) { restart(*nodes_[e.node]); },
-                 [&](PartitionChange& e) {
+                 [&](events::CrashAt& e) { crash(*nodes_[e.node], e.down_ms); },
+                 [&](events::RestartAt& e) { restart(*nodes_[e.node]); },
+                 [&](events::PartitionChange& e) {
                    if (e.start) {
                      if (gst_reached_) return;
                      active_partitions_.push_back(e.side_mask);
@@ -555,13 +558,13 @@ void Cluster::dispatch(Event& event) {
                      record(TraceKind::heal, 0, 0, 0, 0, 0, 0, e.side_mask);
                    }
                  },
-                 [&](Gst&) {
+                 [&](events::Gst&) {
                    gst_reached_ = true;
                    active_partitions_.clear();
                    record(TraceKind::gst, 0);
                    maybe_start_liveness_clock();
                  },
-                 [&](LivenessDeadline&) {
+                 [&](events::LivenessDeadline&) {
                    if (done_) return;
                    std::string message = "after the network healed at " + std::to_string(scenario_.gst_ms) +
                                          "ms, not every honest node reached height " +
@@ -630,8 +633,8 @@ void Cluster::execute(Node& node, consensus::Output& output) {
             record(TraceKind::timeout_out, node.index, o.height, o.round, 0, 0,
                    static_cast<std::uint8_t>(o.step), static_cast<std::int64_t>(o.duration_ms));
             schedule(now_ms_ + o.duration_ms,
-                     Event{NodeInput{node.index, node.incarnation,
-                                     consensus::TimeoutFired{o.height, o.round, o.step}}});
+                     Event{events::NodeInput{node.index, node.incarnation,
+                                             consensus::TimeoutFired{o.height, o.round, o.step}}});
           },
           [&](consensus::ValidateBlock& o) {
             record(TraceKind::validate_out, node.index, o.height, 0, 0, short_id(o.block_id.to_string()));
@@ -645,8 +648,8 @@ void Cluster::execute(Node& node, consensus::Output& output) {
             const std::uint64_t at = now_ms_ + rng_.range(0, scenario_.app_delay_max_ms);
             record(TraceKind::validated_in, node.index, o.height, 0, 0, short_id(o.block_id.to_string()),
                    valid ? 1 : 0);
-            schedule(at, Event{NodeInput{node.index, node.incarnation,
-                                         consensus::BlockValidated{o.height, o.block_id, valid}}});
+            schedule(at, Event{events::NodeInput{node.index, node.incarnation,
+                                                 consensus::BlockValidated{o.height, o.block_id, valid}}});
           },
           [&](consensus::BuildBlock& o) {
             record(TraceKind::build_out, node.index, o.height, o.round);
@@ -665,8 +668,8 @@ void Cluster::execute(Node& node, consensus::Output& output) {
             record(TraceKind::built_in, node.index, o.height, o.round, 0,
                    short_id(proto::block_hash(block.header()).to_string()), 0, block.txs_size());
             schedule(now_ms_ + rng_.range(0, scenario_.app_delay_max_ms),
-                     Event{NodeInput{node.index, node.incarnation,
-                                     consensus::BlockBuilt{o.height, o.round, std::move(block)}}});
+                     Event{events::NodeInput{node.index, node.incarnation,
+                                             consensus::BlockBuilt{o.height, o.round, std::move(block)}}});
           },
           [&](consensus::Persist& o) { on_persist(node, std::move(o.state)); },
           [&](consensus::Commit& o) { on_commit(node, o); },
@@ -717,12 +720,13 @@ void Cluster::on_persist(Node& node, pb::SignState state) {
   const std::uint64_t done_at = std::max(now_ms_ + delay, node.disk_free_at_ms);
   node.disk_free_at_ms = done_at;
   node.pending_writes.push_back(Node::PendingWrite{std::move(state), {}});
-  schedule(done_at, Event{PersistDone{node.index, node.incarnation}});
+  schedule(done_at, Event{events::PersistDone{node.index, node.incarnation}});
   // A crash that may hit while the write is still in flight: it loses the
   // write and whatever the core emitted after it.
   if (!node.byzantine() && !gst_reached_ && crashes_left_ > 0 && scenario_.crash_on_persist > 0.0 &&
       rng_.chance(scenario_.crash_on_persist)) {
-    schedule(now_ms_ + rng_.range(0, done_at - now_ms_), Event{CrashAt{node.index, rng_.range(10, 5'000)}});
+    schedule(now_ms_ + rng_.range(0, done_at - now_ms_),
+             Event{events::CrashAt{node.index, rng_.range(10, 5'000)}});
   }
 }
 
@@ -823,7 +827,7 @@ void Cluster::on_commit(Node& node, consensus::Commit& commit) {
   *committed.mutable_block() = std::move(commit.block);
   *committed.mutable_commit() = std::move(commit.certificate);
   schedule(now_ms_ + rng_.range(0, scenario_.disk_delay_max_ms),
-           Event{CommitDone{node.index, node.incarnation, std::move(committed)}});
+           Event{events::CommitDone{node.index, node.incarnation, std::move(committed)}});
 }
 
 void Cluster::on_commit_done(Node& node, pb::CommittedBlock committed) {
@@ -879,13 +883,13 @@ void Cluster::fetch_committed_block(Node& node, std::uint64_t height, std::uint3
       const std::uint64_t delay =
           rng_.range(net.delay_min_ms, net.delay_max_ms) + rng_.range(net.delay_min_ms, net.delay_max_ms);
       record(TraceKind::fetch_served, node.index, height, 0, source);
-      schedule(now_ms_ + delay, Event{DeliverCommitted{node.index, source, node.incarnation,
-                                                       nodes_[source]->blocks.at(height)}});
+      schedule(now_ms_ + delay, Event{events::DeliverCommitted{node.index, source, node.incarnation,
+                                                               nodes_[source]->blocks.at(height)}});
       return;
     }
   }
   record(TraceKind::fetch_retry, node.index, height, 0, 0, 0, 0, attempt + 1);
-  schedule(now_ms_ + fetch_retry_ms, Event{Fetch{node.index, node.incarnation, height, attempt + 1}});
+  schedule(now_ms_ + fetch_retry_ms, Event{events::Fetch{node.index, node.incarnation, height, attempt + 1}});
 }
 
 void Cluster::crash(Node& node, std::uint64_t down_ms) {
@@ -903,7 +907,7 @@ void Cluster::crash(Node& node, std::uint64_t down_ms) {
   node.pending_writes.clear();
   node.commit_pending = 0;
   node.disk_free_at_ms = now_ms_;
-  schedule(now_ms_ + down_ms, Event{RestartAt{node.index}});
+  schedule(now_ms_ + down_ms, Event{events::RestartAt{node.index}});
 }
 
 void Cluster::restart(Node& node) {
@@ -1018,9 +1022,11 @@ void Cluster::send(std::uint32_t from, std::uint32_t to, const pb::Envelope& env
   }
   if (net.duplicate > 0.0 && rng_.chance(net.duplicate)) {
     ++outcome_.counters.duplicated;
-    schedule(now_ms_ + rng_.range(net.delay_min_ms, net.delay_max_ms), Event{Deliver{to, from, envelope}});
+    schedule(now_ms_ + rng_.range(net.delay_min_ms, net.delay_max_ms),
+             Event{events::Deliver{to, from, envelope}});
   }
-  schedule(now_ms_ + rng_.range(net.delay_min_ms, net.delay_max_ms), Event{Deliver{to, from, envelope}});
+  schedule(now_ms_ + rng_.range(net.delay_min_ms, net.delay_max_ms),
+           Event{events::Deliver{to, from, envelope}});
 }
 
 void Cluster::deliver(Node& node, std::uint32_t from, pb::Envelope& envelope) {
@@ -1401,7 +1407,7 @@ void Cluster::maybe_start_liveness_clock() {
   }
   record(TraceKind::liveness_start, 0, liveness_target_height_, 0, 0, 0, 0,
          static_cast<std::int64_t>(scenario_.liveness_bound_ms));
-  schedule(now_ms_ + scenario_.liveness_bound_ms, Event{LivenessDeadline{}});
+  schedule(now_ms_ + scenario_.liveness_bound_ms, Event{events::LivenessDeadline{}});
   check_liveness_progress();
 }
 

@@ -15,7 +15,7 @@
 namespace cityledger::node {
 namespace {
 
-constexpr const char* chain = "city-test";
+constexpr const char* book_chain = "city-test";
 
 struct Parties {
   crypto::SecretKey city = crypto::SecretKey::from_seed_for_testing(11);
@@ -29,7 +29,7 @@ void cosign(pb::ContractAction& action, const std::vector<const crypto::SecretKe
   std::sort(sorted.begin(), sorted.end(),
             [](auto* a, auto* b) { return a->public_key().to_string() < b->public_key().to_string(); });
   action.clear_cosignatures();
-  const Hash32 digest = proto::contract_cosign_digest(action, chain);
+  const Hash32 digest = proto::contract_cosign_digest(action, book_chain);
   for (const auto* k : sorted) {
     auto* c = action.add_cosignatures();
     c->set_signer(k->public_key().to_string());
@@ -148,14 +148,14 @@ TEST(ContractShape, AnchorBatchesCannotForgeContractLeaves) {
   Parties p;
   crypto::SecretKey submitter = crypto::SecretKey::from_seed_for_testing(1);
   pb::TxBody body;
-  body.set_chain_id(chain);
+  body.set_chain_id(book_chain);
   body.set_signer(submitter.public_key().to_string());
   body.set_nonce(1);
   auto* e = body.mutable_anchor()->add_entries();
   e->set_content_hash(crypto::sha256("x").to_string());
   e->set_kind(pb::ENTRY_KIND_CONTRACT_EVENT);
   e->set_dataset_id("tram-line-4");
-  auto r = proto::verify_transaction(proto::sign_transaction(body, submitter), chain);
+  auto r = proto::verify_transaction(proto::sign_transaction(body, submitter), book_chain);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("anchored by a contract transaction"), std::string::npos);
 }
@@ -204,7 +204,7 @@ class ContractBookTest : public ::testing::Test {
     book.apply(r, 5, 100, crypto::sha256("tx-reg"));
   }
   Parties p;
-  ContractBook book{chain};
+  ContractBook book{book_chain};
 };
 
 TEST_F(ContractBookTest, RegistrationNeedsEveryPartysCoSignature) {
@@ -289,7 +289,7 @@ TEST_F(ContractBookTest, ExportAndRestoreKeepTheWholeBook) {
   book.export_to(snapshot);
   ASSERT_EQ(snapshot.contracts_size(), 1);
 
-  ContractBook restored{chain};
+  ContractBook restored{book_chain};
   ASSERT_TRUE(restored.restore(snapshot).ok());
   const auto record = restored.contract("tram-line-4");
   ASSERT_TRUE(record);
@@ -330,12 +330,12 @@ class Accounts : public AccountView {
     return error(ErrorCode::permission_denied, "no governance in this test");
   }
   std::map<crypto::PublicKey, AccountState> accounts;
-  ContractBook book{chain};
+  ContractBook book{book_chain};
 };
 
 pb::Transaction contract_tx(const crypto::SecretKey& key, std::uint64_t nonce, const pb::ContractAction& a) {
   pb::TxBody body;
-  body.set_chain_id(chain);
+  body.set_chain_id(book_chain);
   body.set_signer(key.public_key().to_string());
   body.set_nonce(nonce);
   *body.mutable_contract() = a;
@@ -351,7 +351,7 @@ TEST(ContractMempool, RefusesAConflictingPendingActionAndDropsWhatACommitInvalid
   accounts.accounts[alice.public_key()] = {{"partner"}, 1};
   accounts.accounts[bob.public_key()] = {{"partner"}, 1};
   accounts.accounts[carol.public_key()] = {{"submitter"}, 1};
-  Mempool pool(chain, accounts);
+  Mempool pool(book_chain, accounts);
 
   // Only partners act in contracts.
   auto refused = pool.add(contract_tx(carol, 1, registration(p)));
@@ -367,7 +367,7 @@ TEST(ContractMempool, RefusesAConflictingPendingActionAndDropsWhatACommitInvalid
 
   // Another node's proposer committed bob's registration first; then alice's
   // can never commit and leaves the mempool.
-  Mempool elsewhere(chain, accounts);
+  Mempool elsewhere(book_chain, accounts);
   auto bobs = contract_tx(bob, 1, registration(p));
   ASSERT_TRUE(elsewhere.add(bobs).ok());
   accounts.book.apply(registration(p), 3, 0, proto::tx_hash(bobs));
