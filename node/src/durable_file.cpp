@@ -8,9 +8,7 @@
 
 namespace cityledger::node {
 
-namespace {
 std::string errno_text() { return std::strerror(errno); }
-}  // namespace
 
 Status write_file_durably(const std::filesystem::path& path, std::string_view content) {
   const std::string tmp = path.string() + ".tmp";

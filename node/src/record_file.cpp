@@ -16,8 +16,6 @@ namespace {
 constexpr std::string_view magic{"CLREC1\n\0", 8};
 constexpr std::size_t header_bytes = 8 + 8 + 8 + 32;
 
-std::string errno_text() { return std::strerror(errno); }
-
 void put_u64(std::string& out, std::uint64_t v) {
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }

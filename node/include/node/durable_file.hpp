@@ -12,6 +12,8 @@
 namespace cityledger::node {
 
 Status write_file_durably(const std::filesystem::path& path, std::string_view content);
+// strerror(errno), for the messages of failed system calls.
+std::string errno_text();
 
 // nullopt when the file does not exist; an error when it exists but cannot be read.
 Result<std::optional<std::string>> read_file_if_exists(const std::filesystem::path& path);
