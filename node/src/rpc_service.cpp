@@ -95,7 +95,7 @@ json entry_json_at(const ledger::Store& store, std::uint64_t index) {
   const std::string bytes = proto::log_entry_bytes(*entry);
   auto decoded = audit::decode_log_entry(as_bytes(bytes));
   if (!decoded) return json();
-  json out = json::parse(audit::entry_json(as_bytes(bytes), *decoded).dump());
+  json out(audit::entry_json(as_bytes(bytes), *decoded));  // ordered_json to a sorted json
   out["leaf_index"] = index;
   return out;
 }
@@ -139,21 +139,61 @@ json checkpoint_json(const pb::Checkpoint& checkpoint) {
   return out;
 }
 
-Result<json> proof_bundle(const Node& node, std::uint64_t leaf_index,
-                          std::optional<std::uint64_t> tree_size) {
-  const auto& store = node.store();
+namespace {
+
+std::string json_text(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+bool same_checkpoint(const pb::Checkpoint& a, const pb::Checkpoint& b) {
+  if (a.body() != b.body() || a.signatures_size() != b.signatures_size()) return false;
+  for (int i = 0; i < a.signatures_size(); ++i) {
+    if (a.signatures(i).validator() != b.signatures(i).validator() ||
+        a.signatures(i).signature() != b.signatures(i).signature())
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+ProofBundles::ProofBundles(const Node& node) : node_(node) {}
+
+std::shared_ptr<const ProofBundles::Shared> ProofBundles::shared_for(const pb::Checkpoint& checkpoint,
+                                                                     const crypto::CheckpointBody& body) const {
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& shared : recent_) {
+      if (same_checkpoint(shared->checkpoint, checkpoint)) return shared;
+    }
+  }
+  auto shared = std::make_shared<Shared>();
+  shared->checkpoint = checkpoint;
+  const json cp = checkpoint_json(checkpoint);
+  shared->head = "{\"chain_id\":" + json_text(node_.genesis().chain_id) + ",\"checkpoint\":" +
+                 json_text(json{{"body", cp["body"]}, {"signatures", cp["signatures"]}}) + ",\"entry\":";
+  // Every set change in charge by the checkpoint's height, with the approvals
+  // of the set before it: genesis alone is then the root of trust. Fixed once
+  // the checkpoint is final, like the rest of this text.
+  shared->tail = ",\"validator_sets\":" + json_text(validator_sets_json(node_, body.height)) + "}";
+  std::lock_guard lock(mutex_);
+  if (recent_.size() >= recent_max) recent_.erase(recent_.begin());
+  recent_.push_back(shared);
+  return shared;
+}
+
+Result<std::string> ProofBundles::bundle(std::uint64_t leaf_index, std::optional<std::uint64_t> tree_size) const {
+  const auto& store = node_.store();
   if (leaf_index >= store.log_size()) {
     return error(ErrorCode::not_found, "leaf " + std::to_string(leaf_index) + " is not in the log yet");
   }
   std::optional<pb::Checkpoint> checkpoint;
   if (tree_size) {
-    checkpoint = node.checkpoint_at_size(*tree_size);
+    checkpoint = node_.checkpoint_at_size(*tree_size);
     if (!checkpoint) {
       return error(ErrorCode::not_found,
                    "no final checkpoint of size " + std::to_string(*tree_size) + " here");
     }
   } else {
-    checkpoint = node.latest_checkpoint();
+    checkpoint = node_.latest_checkpoint();
   }
   auto body = checkpoint ? crypto::CheckpointBody::parse(checkpoint->body())
                          : Result<crypto::CheckpointBody>(error(ErrorCode::not_found, ""));
@@ -163,22 +203,31 @@ Result<json> proof_bundle(const Node& node, std::uint64_t leaf_index,
   }
   auto path = store.inclusion_proof(leaf_index, body->tree_size);
   if (!path) return path.status();
-  json path_json = json::array();
-  for (const auto& h : *path) path_json.push_back(h.hex());
   json entry = entry_json_at(store, leaf_index);
   if (entry.is_null()) return error(ErrorCode::corruption, "stored log entry does not decode");
   entry.erase("leaf_index");
-  json cp = checkpoint_json(*checkpoint);
-  // Every set change in charge by the checkpoint's height, with the approvals
-  // of the set before it: genesis alone is then the root of trust.
-  const json sets = validator_sets_json(node, body->height);
-  return json{{"format", audit::proof_format_v1},
-              {"chain_id", node.genesis().chain_id},
-              {"entry", entry},
-              {"leaf_index", leaf_index},
-              {"inclusion", {{"tree_size", body->tree_size}, {"path", path_json}}},
-              {"checkpoint", {{"body", cp["body"]}, {"signatures", cp["signatures"]}}},
-              {"validator_sets", sets}};
+  const auto shared = shared_for(*checkpoint, *body);
+
+  // Compact, with the keys in sorted order: the same bytes nlohmann would
+  // give for a tree of this bundle (tests/cluster/cluster_test.py checks).
+  std::string out = shared->head;
+  out.reserve(out.size() + shared->tail.size() + 1024 + path->size() * 67);
+  out += json_text(entry);
+  out += ",\"format\":\"";
+  out += audit::proof_format_v1;
+  out += "\",\"inclusion\":{\"path\":[";
+  for (std::size_t i = 0; i < path->size(); ++i) {
+    if (i > 0) out += ',';
+    out += '"';
+    out += (*path)[i].hex();
+    out += '"';
+  }
+  out += "],\"tree_size\":";
+  out += std::to_string(body->tree_size);
+  out += "},\"leaf_index\":";
+  out += std::to_string(leaf_index);
+  out += shared->tail;
+  return out;
 }
 
 void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
@@ -429,7 +478,7 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
       MethodSpec("get_inclusion_proof", "A proof bundle (docs/proof-format.md) for an anchored entry",
                  {ParamSpec("content_hash", hex32_schema, false),
                   ParamSpec("leaf_index", index_schema, false), ParamSpec("tree_size", index_schema, false)}),
-      [&node, &store](const json& params) -> MethodResult {
+      [&store, bundles = std::make_shared<ProofBundles>(node)](const json& params) -> MethodResult {
         std::uint64_t index = 0;
         if (params.contains("content_hash")) {
           auto hash = hash_param(params, "content_hash");
@@ -444,7 +493,9 @@ void register_rpc_methods(rpc::Dispatcher& d, Node& node) {
         } else {
           return InvalidParams{"content_hash", "give content_hash or leaf_index"};
         }
-        return proof_bundle(node, index, u64_param(params, "tree_size"));
+        auto text = bundles->bundle(index, u64_param(params, "tree_size"));
+        if (!text) return text.status();
+        return rpc::JsonText{std::move(*text)};
       });
 
   // ---- PPP contracts (docs/contracts.md)

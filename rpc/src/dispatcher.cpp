@@ -210,16 +210,27 @@ RpcError rpc_error_from(const Status& status) {
 MethodResult::MethodResult(const Status& status) : state_(rpc_error_from(status)) {}
 
 MethodResult::MethodResult(Result<json> result)
-    : state_(result.ok() ? std::variant<json, RpcError>(std::move(result).value())
-                         : std::variant<json, RpcError>(rpc_error_from(result.status()))) {}
+    : state_(result.ok() ? decltype(state_)(std::move(result).value())
+                         : decltype(state_)(rpc_error_from(result.status()))) {}
+
+MethodResult::MethodResult(Result<JsonText> result)
+    : state_(result.ok() ? decltype(state_)(std::move(result).value())
+                         : decltype(state_)(rpc_error_from(result.status()))) {}
 
 MethodResult::MethodResult(InvalidParams invalid)
     : state_(RpcError{invalid_params, "Invalid params: " + invalid.parameter + ": " + invalid.message,
                       json{{"parameter", invalid.parameter}, {"details", invalid.message}}}) {}
 
-const json& MethodResult::value() const {
+json MethodResult::value() const {
   CL_CHECK(ok());
+  if (const auto* text = std::get_if<JsonText>(&state_)) return json::parse(text->text);
   return std::get<json>(state_);
+}
+
+std::string MethodResult::text() const {
+  CL_CHECK(ok());
+  if (const auto* text = std::get_if<JsonText>(&state_)) return text->text;
+  return dump(std::get<json>(state_));
 }
 
 const RpcError& MethodResult::error() const {
@@ -298,6 +309,18 @@ json Dispatcher::error_response(const json& id, const RpcError& error) const {
   return json{{"jsonrpc", "2.0"}, {"error", error.to_json()}, {"id", id}};
 }
 
+// {"id":…,"jsonrpc":"2.0","result":…}: the keys in the order nlohmann's
+// sorted objects give them, written around the result's text, so a large
+// result is neither copied into a second tree nor parsed again.
+std::string Dispatcher::success_response(const json& id, const MethodResult& result) const {
+  std::string out = "{\"id\":";
+  out += dump(id);
+  out += ",\"jsonrpc\":\"2.0\",\"result\":";
+  out += result.text();
+  out += '}';
+  return out;
+}
+
 MethodResult Dispatcher::call(const Method& method, const json& params, const CallContext* context) const {
   try {
     if (context != nullptr && context->local_method) {
@@ -314,37 +337,37 @@ MethodResult Dispatcher::call(const Method& method, const json& params, const Ca
       json{{"code", "internal"}, {"details", "the handler raised an exception (see the node's log)"}}};
 }
 
-std::optional<json> Dispatcher::handle_one(const json& request, const CallContext* context) const {
+std::optional<std::string> Dispatcher::handle_one(const json& request, const CallContext* context) const {
   if (!request.is_object()) {
     count_request("(invalid)");
-    return error_response(nullptr,
-                          standard_error(invalid_request, "Invalid Request", "a request must be an object"));
+    return dump(error_response(nullptr,
+                          standard_error(invalid_request, "Invalid Request", "a request must be an object")));
   }
   const auto id_it = request.find("id");
   const bool has_id = id_it != request.end();
   if (has_id && !id_it->is_string() && !id_it->is_number() && !id_it->is_null()) {
     count_request("(invalid)");
-    return error_response(
-        nullptr, standard_error(invalid_request, "Invalid Request", "id must be a string, a number or null"));
+    return dump(error_response(
+        nullptr, standard_error(invalid_request, "Invalid Request", "id must be a string, a number or null")));
   }
   const json id = has_id ? *id_it : json(nullptr);
   const auto version = request.find("jsonrpc");
   if (version == request.end() || !version->is_string() || *version != "2.0") {
     count_request("(invalid)");
-    return error_response(id,
-                          standard_error(invalid_request, "Invalid Request", "\"jsonrpc\" must be \"2.0\""));
+    return dump(error_response(id,
+                          standard_error(invalid_request, "Invalid Request", "\"jsonrpc\" must be \"2.0\"")));
   }
   const auto method_name = request.find("method");
   if (method_name == request.end() || !method_name->is_string()) {
     count_request("(invalid)");
-    return error_response(id,
-                          standard_error(invalid_request, "Invalid Request", "\"method\" must be a string"));
+    return dump(error_response(id,
+                          standard_error(invalid_request, "Invalid Request", "\"method\" must be a string")));
   }
   const auto params = request.find("params");
   if (params != request.end() && !params->is_object() && !params->is_array()) {
     count_request("(invalid)");
-    return error_response(
-        id, standard_error(invalid_request, "Invalid Request", "\"params\" must be an object or an array"));
+    return dump(error_response(
+        id, standard_error(invalid_request, "Invalid Request", "\"params\" must be an object or an array")));
   }
 
   const auto& name = method_name->get_ref<const std::string&>();
@@ -354,7 +377,7 @@ std::optional<json> Dispatcher::handle_one(const json& request, const CallContex
     auto error = standard_error(method_not_found, "Method not found", truncated(name, method_name_echo_max));
     auto response = error_response(id, error);
     if (!has_id) return std::nullopt;
-    return response;
+    return dump(response);
   }
   count_request(method->first);
 
@@ -362,10 +385,12 @@ std::optional<json> Dispatcher::handle_one(const json& request, const CallContex
   MethodResult result = std::holds_alternative<InvalidParams>(named)
                             ? MethodResult(std::get<InvalidParams>(std::move(named)))
                             : call(method->second, std::get<json>(named), context);
-  json response = result.ok() ? json{{"jsonrpc", "2.0"}, {"result", result.value()}, {"id", id}}
-                              : error_response(id, result.error());
-  if (!has_id) return std::nullopt;  // a notification: never answered, even on error
-  return response;
+  if (!has_id) {
+    if (!result.ok()) (void)error_response(id, result.error());  // counted all the same
+    return std::nullopt;  // a notification: never answered, even on error
+  }
+  if (!result.ok()) return dump(error_response(id, result.error()));
+  return success_response(id, result);
 }
 
 std::optional<std::string> Dispatcher::handle(std::string_view body, const CallContext* context) const {
@@ -382,11 +407,7 @@ std::optional<std::string> Dispatcher::handle(std::string_view body, const CallC
       return dump(
           error_response(nullptr, standard_error(parse_error, "Parse error", parse_error_details(e.what()))));
     }
-    if (!request.is_array()) {
-      auto response = handle_one(request, context);
-      if (!response) return std::nullopt;
-      return dump(*response);
-    }
+    if (!request.is_array()) return handle_one(request, context);
     if (request.empty()) {
       count_request("(invalid)");
       return dump(error_response(nullptr, standard_error(invalid_request, "Invalid Request", "empty batch")));
@@ -398,12 +419,16 @@ std::optional<std::string> Dispatcher::handle(std::string_view body, const CallC
                                   "batch of " + std::to_string(request.size()) + " requests (at most " +
                                       std::to_string(limits_.batch_size_max) + ")")));
     }
-    json responses = json::array();
+    std::string responses;
     for (const auto& one : request) {
-      if (auto response = handle_one(one, context)) responses.push_back(std::move(*response));
+      if (auto response = handle_one(one, context)) {
+        responses += responses.empty() ? '[' : ',';
+        responses += *response;
+      }
     }
     if (responses.empty()) return std::nullopt;  // a batch of notifications has no body at all
-    return dump(responses);
+    responses += ']';
+    return responses;
   } catch (const std::exception& e) {
     // Only allocation failure or a bug of ours gets here; the node stays up.
     spdlog::error("rpc: dispatcher failed: {}", e.what());

@@ -572,6 +572,16 @@ def scenario_cli(cluster, base_port):
     check(cp["height"] == cp_height and len(cp["signatures"]) >= 3, f"checkpoint after restart: {cp}")
     tree_size = json.loads(original)["inclusion"]["tree_size"]
     again = cluster.rpc(nodes[0], "get_inclusion_proof", {"leaf_index": leaves[0], "tree_size": tree_size})
+    # The node writes a bundle's JSON text itself (node::ProofBundles): it must
+    # be exactly the compact, key-sorted form a JSON library gives.
+    raw_body = json.dumps({"jsonrpc": "2.0", "id": 7, "method": "get_inclusion_proof",
+                           "params": {"leaf_index": leaves[0], "tree_size": tree_size}}).encode()
+    with urllib.request.urlopen(urllib.request.Request(
+            nodes[0].rpc_url + "/", data=raw_body, headers={"Content-Type": "application/json"}),
+            timeout=10) as response:
+        raw = response.read().decode()
+    canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    check(raw == canonical, f"get_inclusion_proof text is not compact sorted JSON:\n{raw}\n{canonical}")
     # Served from the stored checkpoints (the newest height of that size, so
     # the body may name a later block than the original): it must be for that
     # size and verify offline.

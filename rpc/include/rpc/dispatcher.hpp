@@ -65,9 +65,18 @@ struct InvalidParams {
   std::string message;
 };
 
+// A result the handler has already serialized: exactly one JSON value, as
+// compact text. The dispatcher puts it into the response as it is, with no
+// parse and no tree; for hot methods whose result is mostly cached text
+// (get_inclusion_proof). The handler vouches that it is valid JSON.
+struct JsonText {
+  std::string text;
+};
+
 // What a handler returns: a result value, or an error. Implicitly built from
-// a json value, a (non-ok) Status, a Result<json>, InvalidParams or RpcError,
-// so a handler simply returns whichever it has.
+// a json value, JsonText, a (non-ok) Status, a Result<json>, a
+// Result<JsonText>, InvalidParams or RpcError, so a handler simply returns
+// whichever it has.
 class MethodResult {
  public:
   // Any value nlohmann::json accepts: a json, a number, a string, a vector...
@@ -77,19 +86,27 @@ class MethodResult {
            !std::is_same_v<std::remove_cvref_t<T>, Status> &&
            !std::is_same_v<std::remove_cvref_t<T>, Result<nlohmann::json>> &&
            !std::is_same_v<std::remove_cvref_t<T>, InvalidParams> &&
-           !std::is_same_v<std::remove_cvref_t<T>, RpcError>) MethodResult(T&& value)
+           !std::is_same_v<std::remove_cvref_t<T>, RpcError> &&
+           !std::is_same_v<std::remove_cvref_t<T>, JsonText> &&
+           !std::is_same_v<std::remove_cvref_t<T>, Result<JsonText>>) MethodResult(T&& value)
       : state_(nlohmann::json(std::forward<T>(value))) {}     // NOLINT: implicit by design
   MethodResult(const Status& status);                         // NOLINT: must not be ok
   MethodResult(Result<nlohmann::json> result);                // NOLINT
+  MethodResult(Result<JsonText> result);                      // NOLINT
+  MethodResult(JsonText text) : state_(std::move(text)) {}    // NOLINT
   MethodResult(InvalidParams invalid);                        // NOLINT
   MethodResult(RpcError error) : state_(std::move(error)) {}  // NOLINT
 
-  bool ok() const noexcept { return std::holds_alternative<nlohmann::json>(state_); }
-  const nlohmann::json& value() const;
+  bool ok() const noexcept { return !std::holds_alternative<RpcError>(state_); }
+  bool is_text() const noexcept { return std::holds_alternative<JsonText>(state_); }
+  // The result as a tree; a JsonText result is parsed (tests and tools only).
+  nlohmann::json value() const;
+  // The result as compact JSON text, as it goes into the response.
+  std::string text() const;
   const RpcError& error() const;
 
  private:
-  std::variant<nlohmann::json, RpcError> state_;
+  std::variant<nlohmann::json, JsonText, RpcError> state_;
 };
 
 // Handlers always receive the parameters as an object: positional (array)
@@ -187,7 +204,9 @@ class Dispatcher {
     Handler handler;
   };
 
-  std::optional<nlohmann::json> handle_one(const nlohmann::json& request, const CallContext* context) const;
+  // The serialized response to one request object; nullopt for a notification.
+  std::optional<std::string> handle_one(const nlohmann::json& request, const CallContext* context) const;
+  std::string success_response(const nlohmann::json& id, const MethodResult& result) const;
   MethodResult call(const Method& method, const nlohmann::json& params, const CallContext* context) const;
   nlohmann::json error_response(const nlohmann::json& id, const RpcError& error) const;
   void count_request(std::string_view method) const;

@@ -422,5 +422,50 @@ TEST(Dispatcher, MethodResultConversions) {
   EXPECT_FALSE(error_code_from_id("nonsense"));
 }
 
+// A JsonText result goes into the response as it is, and the response is the
+// same bytes a tree result of the same value gives.
+TEST(Dispatcher, JsonTextResultsAreWrittenVerbatim) {
+  Dispatcher d;
+  const json value = {{"b", json::array({1, "two", nullptr})}, {"a", {{"z", true}, {"y", "\u00e9\n"}}}};
+  d.add({"tree", ""}, [&](const json&) -> MethodResult { return value; });
+  d.add({"text", ""}, [&](const json&) -> MethodResult { return JsonText{value.dump()}; });
+  d.add({"text_failed", ""}, [](const json&) -> MethodResult {
+    return Result<JsonText>(Status(ErrorCode::not_found, "no such leaf"));
+  });
+  d.add({"text_ok", ""}, [](const json&) -> MethodResult { return Result<JsonText>(JsonText{"[1,2]"}); });
+  const auto tree = d.handle(R"({"jsonrpc":"2.0","method":"tree","id":"x"})");
+  const auto text = d.handle(R"({"jsonrpc":"2.0","method":"text","id":"x"})");
+  ASSERT_TRUE(tree && text);
+  EXPECT_EQ(*text, *tree);
+  EXPECT_EQ(*text, R"({"id":"x","jsonrpc":"2.0","result":)" + value.dump() + "}");
+  EXPECT_EQ(json::parse(*text)["result"], value);
+
+  // In a batch, next to a tree result, an error and a notification.
+  const auto batch = d.handle(R"([{"jsonrpc":"2.0","method":"text","id":1},
+      {"jsonrpc":"2.0","method":"text_failed","id":2},{"jsonrpc":"2.0","method":"text"},
+      {"jsonrpc":"2.0","method":"text_ok","id":3}])");
+  ASSERT_TRUE(batch);
+  const json responses = json::parse(*batch);
+  ASSERT_EQ(responses.size(), 3u) << *batch;
+  EXPECT_EQ(responses[0]["result"], value);
+  EXPECT_EQ(responses[1]["error"]["code"], -32001);
+  EXPECT_EQ(responses[1]["error"]["message"], "no such leaf");
+  EXPECT_EQ(responses[2]["result"], json::array({1, 2}));
+  EXPECT_EQ(d.stats().errors_by_code.at(-32001), 1u);
+
+  // A batch of notifications only still has no body.
+  EXPECT_FALSE(d.handle(R"([{"jsonrpc":"2.0","method":"text"},{"jsonrpc":"2.0","method":"text_failed"}])"));
+  EXPECT_EQ(d.stats().errors_by_code.at(-32001), 2u);
+
+  MethodResult raw = JsonText{R"({"k":[1]})"};
+  EXPECT_TRUE(raw.ok());
+  EXPECT_TRUE(raw.is_text());
+  EXPECT_EQ(raw.value(), (json{{"k", {1}}}));
+  EXPECT_EQ(raw.text(), R"({"k":[1]})");
+  MethodResult tree_result = json{{"k", {1}}};
+  EXPECT_FALSE(tree_result.is_text());
+  EXPECT_EQ(tree_result.text(), R"({"k":[1]})");
+}
+
 }  // namespace
 }  // namespace cityledger::rpc
