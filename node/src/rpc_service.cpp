@@ -141,7 +141,9 @@ json checkpoint_json(const pb::Checkpoint& checkpoint) {
 
 namespace {
 
-std::string json_text(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string json_text(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 bool same_checkpoint(const pb::Checkpoint& a, const pb::Checkpoint& b) {
   if (a.body() != b.body() || a.signatures_size() != b.signatures_size()) return false;
@@ -157,8 +159,8 @@ bool same_checkpoint(const pb::Checkpoint& a, const pb::Checkpoint& b) {
 
 ProofBundles::ProofBundles(const Node& node) : node_(node) {}
 
-std::shared_ptr<const ProofBundles::Shared> ProofBundles::shared_for(const pb::Checkpoint& checkpoint,
-                                                                     const crypto::CheckpointBody& body) const {
+std::shared_ptr<const ProofBundles::Shared> ProofBundles::shared_for(
+    const pb::Checkpoint& checkpoint, const crypto::CheckpointBody& body) const {
   {
     std::lock_guard lock(mutex_);
     for (const auto& shared : recent_) {
@@ -180,7 +182,8 @@ std::shared_ptr<const ProofBundles::Shared> ProofBundles::shared_for(const pb::C
   return shared;
 }
 
-Result<std::string> ProofBundles::bundle(std::uint64_t leaf_index, std::optional<std::uint64_t> tree_size) const {
+Result<std::string> ProofBundles::bundle(std::uint64_t leaf_index,
+                                         std::optional<std::uint64_t> tree_size) const {
   const auto& store = node_.store();
   if (leaf_index >= store.log_size()) {
     return error(ErrorCode::not_found, "leaf " + std::to_string(leaf_index) + " is not in the log yet");

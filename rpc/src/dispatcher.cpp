@@ -340,28 +340,28 @@ MethodResult Dispatcher::call(const Method& method, const json& params, const Ca
 std::optional<std::string> Dispatcher::handle_one(const json& request, const CallContext* context) const {
   if (!request.is_object()) {
     count_request("(invalid)");
-    return dump(error_response(nullptr,
-                          standard_error(invalid_request, "Invalid Request", "a request must be an object")));
+    return dump(error_response(
+        nullptr, standard_error(invalid_request, "Invalid Request", "a request must be an object")));
   }
   const auto id_it = request.find("id");
   const bool has_id = id_it != request.end();
   if (has_id && !id_it->is_string() && !id_it->is_number() && !id_it->is_null()) {
     count_request("(invalid)");
-    return dump(error_response(
-        nullptr, standard_error(invalid_request, "Invalid Request", "id must be a string, a number or null")));
+    return dump(error_response(nullptr, standard_error(invalid_request, "Invalid Request",
+                                                       "id must be a string, a number or null")));
   }
   const json id = has_id ? *id_it : json(nullptr);
   const auto version = request.find("jsonrpc");
   if (version == request.end() || !version->is_string() || *version != "2.0") {
     count_request("(invalid)");
-    return dump(error_response(id,
-                          standard_error(invalid_request, "Invalid Request", "\"jsonrpc\" must be \"2.0\"")));
+    return dump(error_response(
+        id, standard_error(invalid_request, "Invalid Request", "\"jsonrpc\" must be \"2.0\"")));
   }
   const auto method_name = request.find("method");
   if (method_name == request.end() || !method_name->is_string()) {
     count_request("(invalid)");
-    return dump(error_response(id,
-                          standard_error(invalid_request, "Invalid Request", "\"method\" must be a string")));
+    return dump(error_response(
+        id, standard_error(invalid_request, "Invalid Request", "\"method\" must be a string")));
   }
   const auto params = request.find("params");
   if (params != request.end() && !params->is_object() && !params->is_array()) {

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "crypto/checkpoint.hpp"
-
 #include "node/node.hpp"
 #include "rpc/dispatcher.hpp"
 
