@@ -15,6 +15,7 @@ namespace cityledger::node {
 
 using nlohmann::json;
 using rpc::InvalidParams;
+using rpc::json_text;
 using rpc::MethodResult;
 using rpc::MethodSpec;
 using rpc::ParamSpec;
@@ -141,10 +142,6 @@ json checkpoint_json(const pb::Checkpoint& checkpoint) {
 
 namespace {
 
-std::string json_text(const json& value) {
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
 bool same_checkpoint(const pb::Checkpoint& a, const pb::Checkpoint& b) {
   if (a.body() != b.body() || a.signatures_size() != b.signatures_size()) return false;
   for (int i = 0; i < a.signatures_size(); ++i) {
@@ -161,11 +158,15 @@ ProofBundles::ProofBundles(const Node& node) : node_(node) {}
 
 std::shared_ptr<const ProofBundles::Shared> ProofBundles::shared_for(
     const pb::Checkpoint& checkpoint, const crypto::CheckpointBody& body) const {
-  {
-    std::lock_guard lock(mutex_);
+  const auto cached = [&]() -> std::shared_ptr<const Shared> {  // under mutex_
     for (const auto& shared : recent_) {
       if (same_checkpoint(shared->checkpoint, checkpoint)) return shared;
     }
+    return nullptr;
+  };
+  {
+    std::lock_guard lock(mutex_);
+    if (auto shared = cached()) return shared;
   }
   auto shared = std::make_shared<Shared>();
   shared->checkpoint = checkpoint;
@@ -177,6 +178,7 @@ std::shared_ptr<const ProofBundles::Shared> ProofBundles::shared_for(
   // the checkpoint is final, like the rest of this text.
   shared->tail = ",\"validator_sets\":" + json_text(validator_sets_json(node_, body.height)) + "}";
   std::lock_guard lock(mutex_);
+  if (auto other = cached()) return other;  // another thread wrote it meanwhile: keep one copy
   if (recent_.size() >= recent_max) recent_.erase(recent_.begin());
   recent_.push_back(shared);
   return shared;

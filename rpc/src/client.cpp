@@ -125,7 +125,7 @@ Result<json> RpcClient::call(std::string_view method, const json& params, RpcErr
   request.set(http::field::content_type, "application/json");
   request.set(http::field::accept, "application/json");
   request.keep_alive(true);
-  request.body() = request_json.dump(-1, ' ', false, json::error_handler_t::replace);
+  request.body() = json_text(request_json);
   request.prepare_payload();
 
   auto timed_out = [&] {

@@ -10,14 +10,13 @@ namespace cityledger::rpc {
 
 using nlohmann::json;
 
+std::string json_text(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 namespace {
 
 constexpr std::size_t method_name_echo_max = 100;
-
-std::string dump(const json& value) {
-  // Handlers may put arbitrary bytes into strings; never let serialization throw.
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
 
 std::string truncated(std::string_view text, std::size_t max) {
   if (text.size() <= max) return std::string(text);
@@ -101,25 +100,25 @@ std::optional<std::string> check_schema(const json& value, const json& schema) {
   if (auto it = schema.find("enum"); it != schema.end() && it->is_array()) {
     bool found = false;
     for (const auto& option : *it) found = found || option == value;
-    if (!found) return "must be one of " + dump(*it);
+    if (!found) return "must be one of " + json_text(*it);
   }
   if (value.is_number()) {
     if (auto it = schema.find("minimum"); it != schema.end() && it->is_number() && value < *it) {
-      return "must be at least " + dump(*it);
+      return "must be at least " + json_text(*it);
     }
     if (auto it = schema.find("maximum"); it != schema.end() && it->is_number() && value > *it) {
-      return "must be at most " + dump(*it);
+      return "must be at most " + json_text(*it);
     }
   }
   if (value.is_string()) {
     const auto length = static_cast<std::int64_t>(value.get_ref<const std::string&>().size());
     if (auto it = schema.find("minLength");
         it != schema.end() && it->is_number_integer() && length < it->get<std::int64_t>()) {
-      return "must be at least " + dump(*it) + " characters long";
+      return "must be at least " + json_text(*it) + " characters long";
     }
     if (auto it = schema.find("maxLength");
         it != schema.end() && it->is_number_integer() && length > it->get<std::int64_t>()) {
-      return "must be at most " + dump(*it) + " characters long";
+      return "must be at most " + json_text(*it) + " characters long";
     }
   }
   return std::nullopt;
@@ -230,7 +229,7 @@ json MethodResult::value() const {
 std::string MethodResult::text() const {
   CL_CHECK(ok());
   if (const auto* text = std::get_if<JsonText>(&state_)) return text->text;
-  return dump(std::get<json>(state_));
+  return json_text(std::get<json>(state_));
 }
 
 const RpcError& MethodResult::error() const {
@@ -309,17 +308,21 @@ json Dispatcher::error_response(const json& id, const RpcError& error) const {
   return json{{"jsonrpc", "2.0"}, {"error", error.to_json()}, {"id", id}};
 }
 
+namespace {
+
 // {"id":…,"jsonrpc":"2.0","result":…}: the keys in the order nlohmann's
 // sorted objects give them, written around the result's text, so a large
 // result is neither copied into a second tree nor parsed again.
-std::string Dispatcher::success_response(const json& id, const MethodResult& result) const {
+std::string success_response(const json& id, const MethodResult& result) {
   std::string out = "{\"id\":";
-  out += dump(id);
+  out += json_text(id);
   out += ",\"jsonrpc\":\"2.0\",\"result\":";
   out += result.text();
   out += '}';
   return out;
 }
+
+}  // namespace
 
 MethodResult Dispatcher::call(const Method& method, const json& params, const CallContext* context) const {
   try {
@@ -340,33 +343,33 @@ MethodResult Dispatcher::call(const Method& method, const json& params, const Ca
 std::optional<std::string> Dispatcher::handle_one(const json& request, const CallContext* context) const {
   if (!request.is_object()) {
     count_request("(invalid)");
-    return dump(error_response(
+    return json_text(error_response(
         nullptr, standard_error(invalid_request, "Invalid Request", "a request must be an object")));
   }
   const auto id_it = request.find("id");
   const bool has_id = id_it != request.end();
   if (has_id && !id_it->is_string() && !id_it->is_number() && !id_it->is_null()) {
     count_request("(invalid)");
-    return dump(error_response(nullptr, standard_error(invalid_request, "Invalid Request",
-                                                       "id must be a string, a number or null")));
+    return json_text(error_response(nullptr, standard_error(invalid_request, "Invalid Request",
+                                                            "id must be a string, a number or null")));
   }
   const json id = has_id ? *id_it : json(nullptr);
   const auto version = request.find("jsonrpc");
   if (version == request.end() || !version->is_string() || *version != "2.0") {
     count_request("(invalid)");
-    return dump(error_response(
+    return json_text(error_response(
         id, standard_error(invalid_request, "Invalid Request", "\"jsonrpc\" must be \"2.0\"")));
   }
   const auto method_name = request.find("method");
   if (method_name == request.end() || !method_name->is_string()) {
     count_request("(invalid)");
-    return dump(error_response(
+    return json_text(error_response(
         id, standard_error(invalid_request, "Invalid Request", "\"method\" must be a string")));
   }
   const auto params = request.find("params");
   if (params != request.end() && !params->is_object() && !params->is_array()) {
     count_request("(invalid)");
-    return dump(error_response(
+    return json_text(error_response(
         id, standard_error(invalid_request, "Invalid Request", "\"params\" must be an object or an array")));
   }
 
@@ -377,7 +380,7 @@ std::optional<std::string> Dispatcher::handle_one(const json& request, const Cal
     auto error = standard_error(method_not_found, "Method not found", truncated(name, method_name_echo_max));
     auto response = error_response(id, error);
     if (!has_id) return std::nullopt;
-    return dump(response);
+    return json_text(response);
   }
   count_request(method->first);
 
@@ -389,7 +392,7 @@ std::optional<std::string> Dispatcher::handle_one(const json& request, const Cal
     if (!result.ok()) (void)error_response(id, result.error());  // counted all the same
     return std::nullopt;  // a notification: never answered, even on error
   }
-  if (!result.ok()) return dump(error_response(id, result.error()));
+  if (!result.ok()) return json_text(error_response(id, result.error()));
   return success_response(id, result);
 }
 
@@ -397,24 +400,25 @@ std::optional<std::string> Dispatcher::handle(std::string_view body, const CallC
   try {
     if (auto problem = check_json_limits(body, limits_)) {
       count_request("(invalid)");
-      return dump(error_response(nullptr, standard_error(invalid_request, "Invalid Request", *problem)));
+      return json_text(error_response(nullptr, standard_error(invalid_request, "Invalid Request", *problem)));
     }
     json request;
     try {
       request = json::parse(body);
     } catch (const json::parse_error& e) {
       count_request("(invalid)");
-      return dump(
+      return json_text(
           error_response(nullptr, standard_error(parse_error, "Parse error", parse_error_details(e.what()))));
     }
     if (!request.is_array()) return handle_one(request, context);
     if (request.empty()) {
       count_request("(invalid)");
-      return dump(error_response(nullptr, standard_error(invalid_request, "Invalid Request", "empty batch")));
+      return json_text(
+          error_response(nullptr, standard_error(invalid_request, "Invalid Request", "empty batch")));
     }
     if (request.size() > limits_.batch_size_max) {
       count_request("(invalid)");
-      return dump(error_response(
+      return json_text(error_response(
           nullptr, standard_error(invalid_request, "Invalid Request",
                                   "batch of " + std::to_string(request.size()) + " requests (at most " +
                                       std::to_string(limits_.batch_size_max) + ")")));
@@ -432,9 +436,9 @@ std::optional<std::string> Dispatcher::handle(std::string_view body, const CallC
   } catch (const std::exception& e) {
     // Only allocation failure or a bug of ours gets here; the node stays up.
     spdlog::error("rpc: dispatcher failed: {}", e.what());
-    return dump(json{{"jsonrpc", "2.0"},
-                     {"error", RpcError{internal_error, "Internal error", nullptr}.to_json()},
-                     {"id", nullptr}});
+    return json_text(json{{"jsonrpc", "2.0"},
+                          {"error", RpcError{internal_error, "Internal error", nullptr}.to_json()},
+                          {"id", nullptr}});
   }
 }
 

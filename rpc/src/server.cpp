@@ -51,10 +51,6 @@ bool is_json_content_type(std::string_view value) {
   return lower == "application/json";
 }
 
-std::string json_text(const json& value) {
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
 }  // namespace
 
 // Something the server can close from any thread (it posts to its own strand).

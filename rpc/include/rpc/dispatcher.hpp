@@ -65,6 +65,10 @@ struct InvalidParams {
   std::string message;
 };
 
+// Compact JSON text of `value` that never throws: bytes that are not UTF-8
+// inside strings become U+FFFD (handlers may put arbitrary bytes there).
+std::string json_text(const nlohmann::json& value);
+
 // A result the handler has already serialized: exactly one JSON value, as
 // compact text. The dispatcher puts it into the response as it is, with no
 // parse and no tree; for hot methods whose result is mostly cached text
@@ -206,7 +210,6 @@ class Dispatcher {
 
   // The serialized response to one request object; nullopt for a notification.
   std::optional<std::string> handle_one(const nlohmann::json& request, const CallContext* context) const;
-  std::string success_response(const nlohmann::json& id, const MethodResult& result) const;
   MethodResult call(const Method& method, const nlohmann::json& params, const CallContext* context) const;
   nlohmann::json error_response(const nlohmann::json& id, const RpcError& error) const;
   void count_request(std::string_view method) const;
