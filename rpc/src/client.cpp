@@ -80,6 +80,13 @@ Result<Endpoint> parse_url(std::string_view url) {
 }
 
 struct RpcClient::Impl {
+  // Beast reads as much as the buffer has room for, at least 512 bytes: an
+  // empty buffer would take a 300 KB reply (a batch of 100 proof bundles) in
+  // about 600 reads, each also resetting the stream's timer.
+  static constexpr std::size_t read_room = 64 * 1024;
+
+  Impl() { buffer.reserve(read_room); }
+
   net::io_context io;
   std::optional<beast::tcp_stream> stream;
   beast::flat_buffer buffer;
@@ -111,13 +118,37 @@ RpcClient::~RpcClient() = default;
 RpcClient::RpcClient(RpcClient&&) noexcept = default;
 RpcClient& RpcClient::operator=(RpcClient&&) noexcept = default;
 
-Result<json> RpcClient::call(std::string_view method, const json& params, RpcError* error) {
+namespace {
+
+// The result of one response object, or its error mapped to a Status.
+Result<json> interpret_response(json& response, const std::string& url, RpcError* error) {
+  if (auto result = response.find("result"); result != response.end()) return std::move(*result);
+  auto error_it = response.find("error");
+  if (error_it == response.end() || !error_it->is_object() || !error_it->contains("code") ||
+      !(*error_it)["code"].is_number_integer() || !error_it->contains("message") ||
+      !(*error_it)["message"].is_string()) {
+    return Status(ErrorCode::io_error, "reply from " + url + " has neither a result nor a valid error: " +
+                                           excerpt(response.dump()));
+  }
+  RpcError rpc_error{(*error_it)["code"].get<int>(), (*error_it)["message"].get<std::string>(),
+                     error_it->value("data", json())};
+  const auto code = code_for_reply(rpc_error);
+  Status mapped(
+      code, rpc_error.message.empty() ? "RPC error " + std::to_string(rpc_error.code) : rpc_error.message);
+  if (error != nullptr) *error = std::move(rpc_error);
+  return mapped;
+}
+
+bool is_response_envelope(const json& response) {
+  return response.is_object() && response.value("jsonrpc", json()) == "2.0";
+}
+
+}  // namespace
+
+Result<json> RpcClient::exchange(std::string body, const std::string& what) {
   auto endpoint = parse_url(url_);
   if (!endpoint) return endpoint.status();
   const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
-  const std::uint64_t id = next_id_++;
-  const json request_json{
-      {"jsonrpc", "2.0"}, {"method", std::string(method)}, {"params", params}, {"id", id}};
 
   http::request<http::string_body> request{http::verb::post, "/", 11};
   request.set(http::field::host, endpoint->host + ":" + std::to_string(endpoint->port));
@@ -125,14 +156,13 @@ Result<json> RpcClient::call(std::string_view method, const json& params, RpcErr
   request.set(http::field::content_type, "application/json");
   request.set(http::field::accept, "application/json");
   request.keep_alive(true);
-  request.body() = json_text(request_json);
+  request.body() = std::move(body);
   request.prepare_payload();
 
   auto timed_out = [&] {
     impl_->disconnect();
-    return Status(ErrorCode::unavailable, "RPC call " + std::string(method) + " to " + url_ +
-                                              " timed out after " + std::to_string(options_.timeout.count()) +
-                                              " ms");
+    return Status(ErrorCode::unavailable, "RPC call " + what + " to " + url_ + " timed out after " +
+                                              std::to_string(options_.timeout.count()) + " ms");
   };
 
   std::optional<http::response<http::string_body>> reply;
@@ -168,8 +198,7 @@ Result<json> RpcClient::call(std::string_view method, const json& params, RpcErr
       const bool closed_by_peer = ec == http::error::end_of_stream || ec == net::error::eof ||
                                   ec == net::error::connection_reset || ec == net::error::broken_pipe;
       if (reused && closed_by_peer) continue;
-      return Status(ErrorCode::unavailable,
-                    "RPC call " + std::string(method) + " to " + url_ + " failed: " + ec.message());
+      return Status(ErrorCode::unavailable, "RPC call " + what + " to " + url_ + " failed: " + ec.message());
     }
     reply.emplace(parser.release());
   }
@@ -178,11 +207,11 @@ Result<json> RpcClient::call(std::string_view method, const json& params, RpcErr
 
   const unsigned status = reply->result_int();
   if (status != 200) {
-    const std::string what =
+    const std::string text =
         "RPC server at " + url_ + " answered HTTP " + std::to_string(status) + ": " + excerpt(reply->body());
-    if (status == 503) return Status(ErrorCode::unavailable, what);
-    if (status >= 400 && status < 500) return Status(ErrorCode::invalid_argument, what);
-    return Status(ErrorCode::io_error, what);
+    if (status == 503) return Status(ErrorCode::unavailable, text);
+    if (status >= 400 && status < 500) return Status(ErrorCode::invalid_argument, text);
+    return Status(ErrorCode::io_error, text);
   }
   DispatcherLimits reply_limits;
   reply_limits.depth_max = 512;
@@ -193,26 +222,59 @@ Result<json> RpcClient::call(std::string_view method, const json& params, RpcErr
   if (response.is_discarded()) {
     return Status(ErrorCode::io_error, "reply from " + url_ + " is not JSON: " + excerpt(reply->body()));
   }
-  if (!response.is_object() || response.value("jsonrpc", json()) != "2.0" ||
-      response.value("id", json()) != id) {
+  return response;
+}
+
+Result<json> RpcClient::call(std::string_view method, const json& params, RpcError* error) {
+  const std::uint64_t id = next_id_++;
+  const json request{{"jsonrpc", "2.0"}, {"method", std::string(method)}, {"params", params}, {"id", id}};
+  auto response = exchange(json_text(request), std::string(method));
+  if (!response) return response.status();
+  if (!is_response_envelope(*response) || response->value("id", json()) != id) {
     return Status(ErrorCode::io_error, "reply from " + url_ + " is not a JSON-RPC response to this call: " +
-                                           excerpt(reply->body()));
+                                           excerpt(response->dump()));
   }
-  if (auto result = response.find("result"); result != response.end()) return std::move(*result);
-  auto error_it = response.find("error");
-  if (error_it == response.end() || !error_it->is_object() || !error_it->contains("code") ||
-      !(*error_it)["code"].is_number_integer() || !error_it->contains("message") ||
-      !(*error_it)["message"].is_string()) {
-    return Status(ErrorCode::io_error, "reply from " + url_ + " has neither a result nor a valid error: " +
-                                           excerpt(reply->body()));
+  return interpret_response(*response, url_, error);
+}
+
+Result<std::vector<Result<json>>> RpcClient::call_batch(std::span<const BatchCall> calls) {
+  std::vector<Result<json>> results;
+  if (calls.empty()) return results;
+  const std::uint64_t first_id = next_id_;
+  next_id_ += calls.size();
+  json request = json::array();
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    request.push_back(
+        {{"jsonrpc", "2.0"}, {"method", calls[i].method}, {"params", calls[i].params}, {"id", first_id + i}});
   }
-  RpcError rpc_error{(*error_it)["code"].get<int>(), (*error_it)["message"].get<std::string>(),
-                     error_it->value("data", json())};
-  const auto code = code_for_reply(rpc_error);
-  Status mapped(
-      code, rpc_error.message.empty() ? "RPC error " + std::to_string(rpc_error.code) : rpc_error.message);
-  if (error != nullptr) *error = std::move(rpc_error);
-  return mapped;
+  const std::string what =
+      "batch of " + std::to_string(calls.size()) + " (" + calls.front().method + ", ...)";
+  auto response = exchange(json_text(request), what);
+  if (!response) return response.status();
+  if (is_response_envelope(*response) && response->contains("error")) {
+    // The server refused the batch as a whole (too large, malformed).
+    auto refused = interpret_response(*response, url_, nullptr);
+    if (!refused.ok()) return refused.status();
+  }
+  if (!response->is_array()) {
+    return Status(ErrorCode::io_error, "reply from " + url_ + " to a " + what +
+                                           " is not a JSON-RPC batch: " + excerpt(response->dump()));
+  }
+  results.assign(calls.size(), Status(ErrorCode::io_error, "the server's batch reply from " + url_ +
+                                                               " has no response to this call"));
+  std::vector<bool> answered(calls.size(), false);
+  for (json& one : *response) {
+    const json id = is_response_envelope(one) ? one.value("id", json()) : json();
+    if (!id.is_number_unsigned() || id.get<std::uint64_t>() < first_id ||
+        id.get<std::uint64_t>() - first_id >= calls.size() || answered[id.get<std::uint64_t>() - first_id]) {
+      return Status(ErrorCode::io_error, "reply from " + url_ + " to a " + what +
+                                             " holds a response to no call of it: " + excerpt(one.dump()));
+    }
+    const std::size_t index = id.get<std::uint64_t>() - first_id;
+    answered[index] = true;
+    results[index] = interpret_response(one, url_, nullptr);
+  }
+  return results;
 }
 
 }  // namespace cityledger::rpc

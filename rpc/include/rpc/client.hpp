@@ -19,8 +19,10 @@
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.hpp"
 #include "rpc/dispatcher.hpp"
@@ -34,6 +36,12 @@ struct Endpoint {
 
 // "http://host:port" (a trailing "/" is allowed; IPv6 as "http://[::1]:8545").
 Result<Endpoint> parse_url(std::string_view url);
+
+// One call of a batch (RpcClient::call_batch).
+struct BatchCall {
+  std::string method;
+  nlohmann::json params = nlohmann::json::object();
+};
 
 struct ClientOptions {
   // For each call as a whole: connect, send, and receive the reply.
@@ -55,9 +63,21 @@ class RpcClient {
                               const nlohmann::json& params = nlohmann::json::object(),
                               RpcError* error = nullptr);
 
+  // Sends the calls as one JSON-RPC 2.0 batch (one HTTP request; the server
+  // answers at most DispatcherLimits::batch_size_max, 256 by default, per
+  // batch) and returns each call's result in the calls' order, matched by id.
+  // The outer Status fails when the exchange as a whole did (as call() would,
+  // or the server refused the batch itself); an inner one is that call's own
+  // error. No calls: no request, an empty answer.
+  Result<std::vector<Result<nlohmann::json>>> call_batch(std::span<const BatchCall> calls);
+
   const std::string& url() const { return url_; }
 
  private:
+  // POSTs one request body and returns the reply parsed as JSON; `what`
+  // names the request in errors.
+  Result<nlohmann::json> exchange(std::string body, const std::string& what);
+
   struct Impl;
   std::string url_;
   ClientOptions options_;

@@ -157,5 +157,45 @@ TEST(Client, ErrorWithoutDataMapsByCode) {
   EXPECT_TRUE(error.data.is_null());
 }
 
+// A batch reply must answer calls of that batch, each once; a call the
+// server left out gets its own error, the others their results.
+TEST(Client, BatchRepliesAreMatchedById) {
+  const std::vector<BatchCall> calls{{"status"}, {"status"}, {"status"}};
+  {
+    // Ids 1..3 (a fresh client): answered out of order, the third left out.
+    CannedServer server(http_reply(
+        200, R"([{"jsonrpc":"2.0","result":"two","id":2},{"jsonrpc":"2.0","result":"one","id":1}])"));
+    auto results = RpcClient(server.url()).call_batch(calls);
+    ASSERT_TRUE(results.ok()) << results.status().to_string();
+    ASSERT_EQ(results->size(), 3u);
+    EXPECT_EQ((*results)[0].value(), "one");
+    EXPECT_EQ((*results)[1].value(), "two");
+    ASSERT_FALSE((*results)[2].ok());
+    EXPECT_EQ((*results)[2].status().code(), ErrorCode::io_error);
+    EXPECT_NE((*results)[2].status().message().find("no response to this call"), std::string::npos);
+  }
+  for (const char* reply : {R"([{"jsonrpc":"2.0","result":1,"id":1},{"jsonrpc":"2.0","result":1,"id":1}])",
+                            R"([{"jsonrpc":"2.0","result":1,"id":4}])", R"([{"result":1,"id":1}])"}) {
+    CannedServer server(http_reply(200, reply));
+    auto results = RpcClient(server.url()).call_batch(calls);
+    ASSERT_FALSE(results.ok()) << reply;
+    EXPECT_EQ(results.status().code(), ErrorCode::io_error) << reply;
+    EXPECT_NE(results.status().message().find("holds a response to no call of it"), std::string::npos)
+        << results.status().message();
+  }
+  {
+    CannedServer server(http_reply(200, R"({"jsonrpc":"2.0","result":1,"id":1})"));
+    auto results = RpcClient(server.url()).call_batch(calls);
+    ASSERT_FALSE(results.ok());
+    EXPECT_EQ(results.status().code(), ErrorCode::io_error);
+    EXPECT_NE(results.status().message().find("not a JSON-RPC batch"), std::string::npos);
+  }
+  // Nothing to send: no request at all (no server here to answer one).
+  RpcClient idle("http://127.0.0.1:" + std::to_string(unused_port()));
+  auto none = idle.call_batch({});
+  ASSERT_TRUE(none.ok()) << none.status().to_string();
+  EXPECT_TRUE(none->empty());
+}
+
 }  // namespace
 }  // namespace cityledger::rpc

@@ -39,6 +39,41 @@ TEST(Server, CallOverHttpWithKeepAlive) {
   EXPECT_EQ(stats.http_responses_by_status.at(200), 3u);
 }
 
+TEST(Server, BatchCallsInOneRequest) {
+  TestServer server;
+  RpcClient client(server.url());
+  const std::vector<BatchCall> calls{{"echo", {{"value", 1}}},
+                                     {"fail"},
+                                     {"echo", {{"value", "x"}}},
+                                     {"no_such_method"},
+                                     {"echo", {{"nope", 1}}}};
+  auto results = client.call_batch(calls);
+  ASSERT_TRUE(results.ok()) << results.status().to_string();
+  ASSERT_EQ(results->size(), calls.size());
+  EXPECT_EQ((*results)[0].value(), 1);
+  EXPECT_EQ((*results)[1].status().code(), ErrorCode::not_found);
+  EXPECT_EQ((*results)[1].status().message(), "block 12 does not exist");
+  EXPECT_EQ((*results)[2].value(), "x");
+  EXPECT_EQ((*results)[3].status().code(), ErrorCode::not_found);
+  EXPECT_EQ((*results)[4].status().code(), ErrorCode::invalid_argument);
+  // The ids go on after a batch: a single call on the same client still matches.
+  auto after = client.call("echo", {{"value", 2}});
+  ASSERT_TRUE(after.ok()) << after.status().to_string();
+  EXPECT_EQ(*after, 2);
+  const auto stats = server.server().stats();
+  EXPECT_EQ(stats.connections_accepted, 1u);
+  EXPECT_EQ(stats.http_responses_by_status.at(200), 2u);  // one for the batch, one for the call
+  EXPECT_EQ(stats.rpc.requests_by_method.at("echo"), 4u);
+
+  // A batch over the server's limit is refused as a whole.
+  std::vector<BatchCall> too_many(DispatcherLimits{}.batch_size_max + 1, BatchCall{"echo", {{"value", 0}}});
+  auto refused = client.call_batch(too_many);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::invalid_argument);
+  EXPECT_NE(refused.status().message().find("batch"), std::string::npos) << refused.status().message();
+  expect_healthy(server);
+}
+
 TEST(Server, ErrorsReachTheClientWithData) {
   TestServer server;
   RpcClient client(server.url());
