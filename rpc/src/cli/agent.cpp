@@ -16,6 +16,7 @@
 #include <csignal>
 #include <iostream>
 #include <map>
+#include <numeric>
 #include <set>
 #include <thread>
 
@@ -77,6 +78,8 @@ class Agent {
   std::vector<AgentFile> candidates();
   bool anchor(std::vector<AgentFile> files);
   bool write_proofs(const AgentBatch& batch);
+  // Files [first, first + count) of the batch.
+  bool write_proofs(const AgentBatch& batch, std::size_t first, std::size_t count);
 
   // Calls until success or a non-retryable answer; transient failures are
   // logged, counted in the status file, and retried with backoff.
@@ -219,36 +222,71 @@ bool Agent::finish(AgentBatch batch) {
 
 bool Agent::write_proofs(const AgentBatch& batch) {
   if (o_.proof_dir.empty()) return true;
-  for (const auto& f : batch.files) {
-    const std::uint64_t leaf = batch.first_leaf + f.index;
-    Result<json> bundle = error(ErrorCode::unavailable, "");
-    const auto asked = Clock::now();
-    for (;;) {
-      bundle = client_.call("get_inclusion_proof", {{"leaf_index", leaf}});
-      if (bundle || stopping) break;
+  constexpr std::size_t chunk = 1000;  // files whose bundles are held and written together
+  for (std::size_t first = 0; first < batch.files.size(); first += chunk) {
+    if (!write_proofs(batch, first, std::min(chunk, batch.files.size() - first))) return false;
+  }
+  return true;
+}
+
+bool Agent::write_proofs(const AgentBatch& batch, std::size_t first, std::size_t count) {
+  // Asked for in JSON-RPC batches; what the node cannot answer yet is asked
+  // again until it can (or the agent stops).
+  std::vector<std::uint64_t> leaves;
+  for (std::size_t i = first; i < first + count; ++i)
+    leaves.push_back(batch.first_leaf + batch.files[i].index);
+  std::vector<Result<json>> bundles(count, error(ErrorCode::unavailable, "not asked"));
+  std::vector<std::size_t> pending(count);
+  std::iota(pending.begin(), pending.end(), std::size_t{0});
+  const auto asked = Clock::now();
+  while (!pending.empty()) {
+    std::vector<std::uint64_t> ask;
+    for (std::size_t k : pending) ask.push_back(leaves[k]);
+    auto answers = inclusion_proofs(client_, ask);
+    std::vector<std::size_t> again;
+    std::string problem;  // the first answer that is not the normal wait
+    for (std::size_t j = 0; j < pending.size(); ++j) {
+      const std::size_t k = pending[j];
+      bundles[k] = std::move(answers[j]);
+      if (bundles[k]) continue;
+      again.push_back(k);
       // Until a final checkpoint covers the leaf the node says "unavailable":
       // a normal wait of about a block. Only a long one is worth a report.
-      const bool waiting = bundle.status().code() == ErrorCode::unavailable &&
-                           bundle.status().message().find("no final checkpoint") != std::string::npos;
-      if (!waiting || Clock::now() - asked > std::chrono::seconds(30)) {
-        note_error("proof for " + f.path + ": " + bundle.status().message());
-        nap(std::chrono::seconds(2));
-      } else {
-        nap(std::chrono::milliseconds(100));
+      const Status& why = bundles[k].status();
+      const bool waiting = why.code() == ErrorCode::unavailable &&
+                           why.message().find("no final checkpoint") != std::string::npos;
+      if (problem.empty() && (!waiting || Clock::now() - asked > std::chrono::seconds(30))) {
+        problem = "proof for " + batch.files[first + k].path + ": " + why.message();
       }
     }
-    if (stopping) return false;
+    pending = std::move(again);
+    if (pending.empty() || stopping) break;
+    if (!problem.empty()) {
+      note_error(problem);
+      nap(std::chrono::seconds(2));
+    } else {
+      nap(std::chrono::milliseconds(100));
+    }
+  }
+  if (stopping) return false;
+  std::vector<FileToWrite> files;
+  files.reserve(count);
+  for (std::size_t k = 0; k < count; ++k) {
+    const auto& f = batch.files[first + k];
+    Result<json>& bundle = bundles[k];
     if ((*bundle)["entry"].value("content_hash", "") != f.sha256) {
-      note_error("the node's proof for leaf " + std::to_string(leaf) + " is not for " + f.path);
+      note_error("the node's proof for leaf " + std::to_string(leaves[k]) + " is not for " + f.path);
       return false;
     }
     const fs::path out = fs::path(o_.proof_dir) / (f.path + ".proof.json");
     std::error_code ec;
     fs::create_directories(out.parent_path(), ec);
-    if (Status s = write_file_atomic(out, bundle->dump(2) + "\n"); !s.ok()) {
-      note_error(s.message());
-      return false;
-    }
+    files.push_back({out, bundle->dump(2) + "\n"});
+    bundle = error(ErrorCode::unavailable, "written");  // its tree is no longer needed
+  }
+  if (Status s = write_files_atomic(files); !s.ok()) {
+    note_error(s.message());
+    return false;
   }
   return true;
 }

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <numeric>
 #include <set>
 #include <thread>
 
@@ -281,24 +282,49 @@ int run_anchor(const Global& g, const AnchorOptions& o) {
       b.first_leaf = (*t)["first_leaf_index"].get<std::uint64_t>();
     }
     if (!o.proof_dir.empty()) {
-      for (std::size_t i = 0; i < items.size(); ++i) {
-        const auto& item = items[i];
-        const std::uint64_t leaf = batches[item.batch].first_leaf + item.index_in_tx;
-        Result<json> bundle = error(ErrorCode::unavailable, "");
+      // In chunks of 1000 files: their bundles asked for in JSON-RPC batches
+      // (a leaf the node cannot prove yet, with no final checkpoint covering
+      // it, is asked again until the deadline), then written together.
+      constexpr std::size_t chunk = 1000;
+      for (std::size_t first = 0; first < items.size(); first += chunk) {
+        const std::size_t count = std::min(chunk, items.size() - first);
+        std::vector<std::uint64_t> leaves;
+        for (std::size_t i = first; i < first + count; ++i) {
+          leaves.push_back(batches[items[i].batch].first_leaf + items[i].index_in_tx);
+        }
+        std::vector<Result<json>> bundles(count, error(ErrorCode::unavailable, "not asked"));
+        std::vector<std::size_t> pending(count);
+        std::iota(pending.begin(), pending.end(), std::size_t{0});
         for (;;) {
-          bundle = client.call("get_inclusion_proof", {{"leaf_index", leaf}});
-          if (bundle || !retryable(bundle.status()) || Clock::now() >= deadline) break;
+          std::vector<std::uint64_t> ask;
+          for (std::size_t k : pending) ask.push_back(leaves[k]);
+          auto answers = inclusion_proofs(client, ask);
+          std::vector<std::size_t> again;
+          for (std::size_t j = 0; j < pending.size(); ++j) {
+            bundles[pending[j]] = std::move(answers[j]);
+            if (!bundles[pending[j]] && retryable(bundles[pending[j]].status())) again.push_back(pending[j]);
+          }
+          pending = std::move(again);
+          if (pending.empty() || Clock::now() >= deadline) break;
           std::this_thread::sleep_for(std::chrono::milliseconds(200));
         }
-        if (!bundle)
-          return fail("anchor: no proof for " + item.path.string() + ": " + bundle.status().message());
-        if ((*bundle)["entry"].value("content_hash", "") != item.content_hash.hex()) {
-          return fail("anchor: the node's proof for leaf " + std::to_string(leaf) + " is not for " +
-                      item.path.string() + " (content hash differs)");
+        std::vector<FileToWrite> files;
+        files.reserve(count);
+        for (std::size_t k = 0; k < count; ++k) {
+          const auto& item = items[first + k];
+          Result<json>& bundle = bundles[k];
+          if (!bundle)
+            return fail("anchor: no proof for " + item.path.string() + ": " + bundle.status().message());
+          if ((*bundle)["entry"].value("content_hash", "") != item.content_hash.hex()) {
+            return fail("anchor: the node's proof for leaf " + std::to_string(leaves[k]) + " is not for " +
+                        item.path.string() + " (content hash differs)");
+          }
+          const fs::path out = fs::path(o.proof_dir) / (item.path.filename().string() + ".proof.json");
+          files.push_back({out, bundle->dump(2) + "\n"});
+          proofs[first + k] = {{"proof", out.string()}, {"tree_size", (*bundle)["inclusion"]["tree_size"]}};
+          bundle = error(ErrorCode::unavailable, "written");  // its tree is no longer needed
         }
-        const fs::path out = fs::path(o.proof_dir) / (item.path.filename().string() + ".proof.json");
-        if (Status s = write_file_atomic(out, bundle->dump(2) + "\n"); !s.ok()) return fail(s);
-        proofs[i] = {{"proof", out.string()}, {"tree_size", (*bundle)["inclusion"]["tree_size"]}};
+        if (Status s = write_files_atomic(files); !s.ok()) return fail(s);
       }
     }
   }

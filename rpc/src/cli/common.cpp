@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +12,8 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <set>
 #include <thread>
 
 #include "cli.hpp"
@@ -58,27 +61,42 @@ std::string format_unix_ms(std::uint64_t unix_ms) {
   return out;
 }
 
-Status write_file_atomic(const std::filesystem::path& path, const std::string& content, unsigned mode) {
-  const std::filesystem::path tmp = path.string() + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+namespace {
+
+// Writes all of `content` to a new (truncated) file, fsynced when `sync`.
+Status write_whole_file(const std::filesystem::path& path, const std::string& content, unsigned mode,
+                        bool sync) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0)
-    return error(ErrorCode::io_error, "cannot create " + tmp.string() + ": " + std::strerror(errno));
+    return error(ErrorCode::io_error, "cannot create " + path.string() + ": " + std::strerror(errno));
   std::size_t done = 0;
   while (done < content.size()) {
     const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      const std::string why = std::strerror(errno);
+      const std::string why = n == 0 ? "no progress" : std::strerror(errno);
       ::close(fd);
-      ::unlink(tmp.c_str());
-      return error(ErrorCode::io_error, "cannot write " + tmp.string() + ": " + why);
+      return error(ErrorCode::io_error, "cannot write " + path.string() + ": " + why);
     }
     done += static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if (sync && ::fsync(fd) != 0) {
     const std::string why = std::strerror(errno);
+    ::close(fd);
+    return error(ErrorCode::io_error, "cannot sync " + path.string() + ": " + why);
+  }
+  if (::close(fd) != 0)
+    return error(ErrorCode::io_error, "cannot close " + path.string() + ": " + std::strerror(errno));
+  return {};
+}
+
+}  // namespace
+
+Status write_file_atomic(const std::filesystem::path& path, const std::string& content, unsigned mode) {
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  if (Status s = write_whole_file(tmp, content, mode, true); !s.ok()) {
     ::unlink(tmp.c_str());
-    return error(ErrorCode::io_error, "cannot sync " + tmp.string() + ": " + why);
+    return s;
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const std::string why = std::strerror(errno);
@@ -94,6 +112,75 @@ Status write_file_atomic(const std::filesystem::path& path, const std::string& c
     ::close(dir);
   }
   return {};
+}
+
+Status write_files_atomic(std::span<const FileToWrite> files, unsigned mode) {
+  if (files.empty()) return {};
+  // Each distinct directory, opened before any file is written: syncfs on a
+  // descriptor reports a write-back error of its file system that happened
+  // after the descriptor was opened (Linux 5.8 and later).
+  std::map<std::filesystem::path, int> dirs;
+  auto close_dirs = [&] {
+    for (auto& [_, fd] : dirs) ::close(fd);
+  };
+  for (const auto& f : files) {
+    const std::filesystem::path parent = f.path.has_parent_path() ? f.path.parent_path() : ".";
+    if (dirs.contains(parent)) continue;
+    const int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+      const std::string why = std::strerror(errno);
+      close_dirs();
+      return error(ErrorCode::io_error, "cannot open directory " + parent.string() + ": " + why);
+    }
+    dirs.emplace(parent, fd);
+  }
+  std::size_t written = 0;
+  auto remove_temps = [&] {
+    for (std::size_t i = 0; i < written; ++i) ::unlink((files[i].path.string() + ".tmp").c_str());
+  };
+  for (const auto& f : files) {
+    Status s = write_whole_file(f.path.string() + ".tmp", f.content, mode, false);
+    if (!s.ok()) {
+      ::unlink((f.path.string() + ".tmp").c_str());
+      remove_temps();
+      close_dirs();
+      return s;
+    }
+    ++written;
+  }
+  // One syncfs per file system (by device), before any rename.
+  std::set<dev_t> synced;
+  for (const auto& [dir, fd] : dirs) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !synced.insert(st.st_dev).second) continue;
+    if (::syncfs(fd) != 0) {
+      const std::string why = std::strerror(errno);
+      remove_temps();
+      close_dirs();
+      return error(ErrorCode::io_error, "cannot sync the file system of " + dir.string() + ": " + why);
+    }
+  }
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    const std::string tmp = files[i].path.string() + ".tmp";
+    if (::rename(tmp.c_str(), files[i].path.c_str()) != 0) {
+      const std::string why = std::strerror(errno);
+      for (std::size_t j = i; j < files.size(); ++j) ::unlink((files[j].path.string() + ".tmp").c_str());
+      close_dirs();
+      return error(ErrorCode::io_error, "cannot rename to " + files[i].path.string() + ": " + why + " (" +
+                                            std::to_string(i) + " of " + std::to_string(files.size()) +
+                                            " files were renamed into place)");
+    }
+  }
+  // The renames must survive a power loss too.
+  Status result;
+  for (const auto& [dir, fd] : dirs) {
+    if (::fsync(fd) != 0 && result.ok()) {
+      result =
+          error(ErrorCode::io_error, "cannot sync directory " + dir.string() + ": " + std::strerror(errno));
+    }
+  }
+  close_dirs();
+  return result;
 }
 
 Result<std::chrono::milliseconds> parse_duration(const std::string& text) {
@@ -161,6 +248,26 @@ Result<nlohmann::json> submit_transaction(rpc::RpcClient& client, const std::str
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
+}
+
+std::vector<Result<nlohmann::json>> inclusion_proofs(rpc::RpcClient& client,
+                                                     std::span<const std::uint64_t> leaves) {
+  constexpr std::size_t per_batch = 100;
+  std::vector<Result<nlohmann::json>> out;
+  out.reserve(leaves.size());
+  std::vector<rpc::BatchCall> calls;
+  for (std::size_t first = 0; first < leaves.size(); first += per_batch) {
+    const auto some = leaves.subspan(first, std::min(per_batch, leaves.size() - first));
+    calls.clear();
+    for (std::uint64_t leaf : some) calls.push_back({"get_inclusion_proof", {{"leaf_index", leaf}}});
+    auto answers = client.call_batch(calls);
+    if (!answers) {
+      out.insert(out.end(), some.size(), answers.status());
+      continue;
+    }
+    for (auto& answer : *answers) out.push_back(std::move(answer));
+  }
+  return out;
 }
 
 }  // namespace cityledger::cli

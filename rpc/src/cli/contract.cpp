@@ -452,8 +452,12 @@ int run_contract_events(const Global& g, const std::string& id, const std::strin
     std::error_code ec;
     fs::create_directories(proof_dir, ec);
     if (ec) return fail("contract events: cannot create " + proof_dir + ": " + ec.message());
-    for (auto& e : all) {
-      auto bundle = client.call("get_inclusion_proof", {{"leaf_index", e["leaf_index"]}});
+    std::vector<std::uint64_t> leaves;
+    for (const auto& e : all) leaves.push_back(e["leaf_index"].get<std::uint64_t>());
+    auto bundles = inclusion_proofs(client, leaves);
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      auto& e = all[i];
+      auto& bundle = bundles[i];
       if (!bundle) {
         return fail("contract events: no proof yet for event " +
                     std::to_string(e["sequence"].get<std::uint64_t>()) + ": " + bundle.status().message());
