@@ -36,16 +36,19 @@
 #       the load and writes DIR/perf.data and DIR/report.txt (perf report,
 #       by symbol with children) — how docs/performance.md's profile is made.
 #
-#   scripts/bench.sh --proofs [--validators N] [--leaves L] [--clients W] [--duration S] [--json]
+#   scripts/bench.sh --proofs [--validators N] [--leaves L] [--clients W] [--duration S] [--per-call P] [--json]
 #       Auditors' reads: fills a fresh network's log to L leaves (default
 #       100000), then W clients (default 4) request inclusion proofs of random
-#       leaves from validator 0 back to back for S seconds; prints requests/s
-#       and latency (p50, p99).
+#       leaves from validator 0 back to back for S seconds; prints requests/s,
+#       proofs/s, latency per request (p50, p99) and validator 0's CPU per
+#       proof. --per-call P (default 1) sends P get_inclusion_proof calls per
+#       HTTP request as one JSON-RPC batch (as `cityledger anchor --proof-dir`
+#       does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode="" filter="." min_time="0.5" files=10000 total_mib=2048 lines=1000000
-validators=4 batch=1 duration=20 inflight=2000 rate=0 linger_ms=0 per_call=100 submitters=4 proofs=0 leaves=100000 proof_workers=4 json=0 profile=""
+validators=4 batch=1 duration=20 inflight=2000 rate=0 linger_ms=0 per_call=100 submitters=4 proofs=0 leaves=100000 proof_workers=4 json=0 profile="" per_call_given=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --micro) mode=micro ;;
@@ -59,7 +62,7 @@ while [ $# -gt 0 ]; do
     --inflight) inflight=$2; shift ;;
     --rate) rate=$2; mode=${mode:-network}; shift ;;
     --linger-ms) linger_ms=$2; mode=${mode:-network}; shift ;;
-    --per-call) per_call=$2; mode=${mode:-network}; shift ;;
+    --per-call) per_call=$2; per_call_given=$2; mode=${mode:-network}; shift ;;
     --submitters) submitters=$2; mode=${mode:-network}; shift ;;
     --proofs) proofs=1; mode=${mode:-network} ;;
     --leaves) leaves=$2; shift ;;
@@ -149,11 +152,12 @@ if [ "$mode" = network ]; then
     node_cpu() { awk -v t="$tick" '{ printf "%.2f", ($14 + $15) / t }' "/proc/${pids[0]}/stat"; }
     cpu_before=$(node_cpu)
     result=$("$bin"/cityledger_loadgen --proofs --rpc "http://127.0.0.1:$((port + 1))" \
-      --workers "$proof_workers" --duration "$duration")
-    # Validator 0's CPU seconds while it served the proofs (and the warm-up).
+      --workers "$proof_workers" --duration "$duration" --proofs-per-call "${per_call_given:-1}")
+    # Validator 0's CPU seconds while it served the proofs (and the warm-up,
+    # which the per-proof figure leaves out: an upper bound).
     result=$(jq -c --argjson cpu "$(awk -v a="$cpu_before" -v b="$(node_cpu)" 'BEGIN { printf "%.2f", b - a }')" \
-      '. + {node_cpu_s: $cpu}' <<<"$result")
-    jq -r '"get_inclusion_proof on one node, log of \(.tree_size) leaves, \(.workers) clients: \(.proof_requests_per_s|floor) requests/s; p50 \(.p50_ms*1000|floor) us p99 \(.p99_ms*1000|floor) us; \(.failures) failures"' <<<"$result" >&2
+      '. + {node_cpu_s: $cpu, node_cpu_us_per_proof: (if .proofs > 0 then $cpu * 1e6 / .proofs else null end)}' <<<"$result")
+    jq -r '"get_inclusion_proof on one node, log of \(.tree_size) leaves, \(.workers) clients, \(.proofs_per_call) per request: \(.proof_requests_per_s|floor) requests/s, \(.proofs_per_s|floor) proofs/s; p50 \(.p50_ms*1000|floor) us p99 \(.p99_ms*1000|floor) us per request; validator 0 \(.node_cpu_us_per_proof // 0|floor) us of CPU per proof; \(.failures) failures"' <<<"$result" >&2
     if [ "$json" = 1 ]; then echo "$result"; fi
     exit 0
   fi
