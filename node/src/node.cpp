@@ -829,16 +829,13 @@ void Node::on_message(p2p::PeerIndex peer, pb::Envelope envelope) {
                  [this, r = std::move(*envelope.mutable_block_response())] { handle_block_response(r); });
       break;
     case pb::Envelope::kCheckpointSignature: {
-      std::optional<pb::Checkpoint> final;
+      bool added = false;
       {
         std::lock_guard lock(mutex_);
-        if (checkpoints_->add(envelope.checkpoint_signature())) {
-          metrics_.on_checkpoint_signature();
-          final = checkpoints_->final_at_height(envelope.checkpoint_signature().height());
-        }
+        added = checkpoints_->add(envelope.checkpoint_signature());
       }
+      if (added) metrics_.on_checkpoint_signature();
       store_final_checkpoints();
-      if (final) rpc_server_->publish("checkpoints", checkpoint_json(*final));
       break;
     }
     case pb::Envelope::PAYLOAD_NOT_SET:
@@ -972,7 +969,8 @@ void Node::keep_block(const pb::Block& block) {
   }
 }
 
-// Final checkpoints go to the ledger as they form, so a restarted node still
+// Final checkpoints go to the ledger as they form (and to WebSocket subscribers
+// of "checkpoints"), so a restarted node still
 // serves them (and proofs at their sizes). A failed write is logged, not
 // fatal: the block itself is stored, and peers hold the signatures too.
 void Node::store_final_checkpoints() {
@@ -985,6 +983,9 @@ void Node::store_final_checkpoints() {
     if (Status s = store_->put_checkpoint(c.height, c.checkpoint, c.tree_size); !s.ok()) {
       spdlog::warn("cannot store the final checkpoint of block {}: {}", c.height, s.message());
     }
+    // Every checkpoint that became final (or gained a signature), also when
+    // this node's own signature completed it at its commit.
+    rpc_server_->publish("checkpoints", checkpoint_json(c.checkpoint));
   }
 }
 

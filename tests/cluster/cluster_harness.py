@@ -12,7 +12,9 @@ Each node's stderr goes to `<workdir>/node<i>.log` (appended across restarts);
 """
 
 import atexit
+import base64
 import ctypes
+import hashlib
 import json
 import os
 import re
@@ -25,6 +27,7 @@ import tempfile
 import time
 import traceback
 import urllib.error
+import urllib.parse
 import urllib.request
 
 # Every process started by any Cluster, killed at exit whatever happens.
@@ -113,6 +116,93 @@ def rpc_call(url, method, params=None, timeout=10.0):
     if "error" in reply:
         raise RpcError(reply["error"])
     return reply["result"]
+
+
+class WebSocket:
+    """A small RFC 6455 client, enough to follow the node's subscriptions
+    (docs/rpc.md, "WebSocket"): text messages out (masked, as a client must),
+    messages in (fragmented or not), the server's pings answered. Python's
+    standard library has no WebSocket client."""
+
+    def __init__(self, rpc_url, timeout=10.0):
+        parts = urllib.parse.urlsplit(rpc_url)
+        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
+        self.pending = b""
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall((f"GET /ws HTTP/1.1\r\nHost: {parts.hostname}:{parts.port}\r\n"
+                           f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                           f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        while b"\r\n\r\n" not in self.pending:
+            self._fill()
+        head, self.pending = self.pending.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        if " 101 " not in lines[0] + " ":
+            raise OSError(f"WebSocket handshake refused: {lines[0]}")
+        expected = base64.b64encode(
+            hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        if headers.get("sec-websocket-accept") != expected:
+            raise OSError(f"WebSocket handshake: wrong Sec-WebSocket-Accept in {headers}")
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise OSError("the server closed the WebSocket connection")
+        self.pending += chunk
+
+    def _take(self, n):
+        while len(self.pending) < n:
+            self._fill()
+        out, self.pending = self.pending[:n], self.pending[n:]
+        return out
+
+    def _send_frame(self, opcode, payload):
+        n = len(payload)
+        if n < 126:
+            header = bytes([0x80 | opcode, 0x80 | n])
+        elif n < 65536:
+            header = bytes([0x80 | opcode, 0x80 | 126]) + n.to_bytes(2, "big")
+        else:
+            header = bytes([0x80 | opcode, 0x80 | 127]) + n.to_bytes(8, "big")
+        mask = os.urandom(4)
+        self.sock.sendall(header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def send_json(self, value):
+        self._send_frame(0x1, json.dumps(value).encode())
+
+    def recv_json(self, timeout):
+        """The next message, parsed; socket.timeout when none arrives in time."""
+        self.sock.settimeout(timeout)
+        message = b""
+        while True:
+            b0, b1 = self._take(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = int.from_bytes(self._take(2), "big")
+            elif n == 127:
+                n = int.from_bytes(self._take(8), "big")
+            mask = self._take(4) if b1 & 0x80 else None
+            payload = self._take(n)
+            if mask:
+                payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+            opcode = b0 & 0x0F
+            if opcode == 0x9:  # ping
+                self._send_frame(0xA, payload)
+                continue
+            if opcode == 0xA:  # pong
+                continue
+            if opcode == 0x8:
+                raise OSError(f"the server closed the WebSocket: {payload[2:].decode(errors='replace')}")
+            message += payload
+            if b0 & 0x80:
+                return json.loads(message)
+
+    def close(self):
+        try:
+            self._send_frame(0x8, b"")
+        except OSError:
+            pass
+        self.sock.close()
 
 
 def set_config_value(config_path, section, key, value):

@@ -29,7 +29,7 @@ import urllib.request
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster_harness import (Cluster, Node, RpcError, TestFailure, check, prepare_workdir, report_failure,  # noqa: E402
-                             rpc_call, set_config_value)
+                             WebSocket, rpc_call, set_config_value)
 
 # Deadlines (seconds) for things that take well under 10 s in a Release build.
 START_DEADLINE = 120      # a fresh network reaching its first heights
@@ -871,7 +871,57 @@ def scenario_contracts(cluster, base_port):
     log("all 4 nodes (one restarted) hold the same contract and events")
 
 
+def scenario_websocket(cluster, base_port):
+    """The node's WebSocket topics on a running network: every committed block
+    is notified once, in order, and every block gets a notification of its
+    final checkpoint, also when this node's own signature completed it."""
+    nodes = cluster.add_testnet("net", 4, base_port, empty_interval_ms=100)
+    start_network(cluster, nodes)
+    ws = WebSocket(nodes[0].rpc_url)
+    try:
+        ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "subscribe", "params": {"topic": "blocks"}})
+        ws.send_json({"jsonrpc": "2.0", "id": 2, "method": "subscribe", "params": {"topic": "checkpoints"}})
+        ws.send_json({"jsonrpc": "2.0", "id": 3, "method": "subscribe", "params": {"topic": "no-such-topic"}})
+        answers, blocks, checkpoints = {}, [], {}
+        deadline = time.monotonic() + PROGRESS_DEADLINE
+        # A checkpoint is final within a block or two of its own; 60 blocks
+        # give every one of the first 25 time enough.
+        while len(blocks) < 25 or any(h not in checkpoints for h in blocks[:-3]):
+            check(time.monotonic() < deadline and len(blocks) < 60,
+                  f"after {len(blocks)} blocks, no checkpoint notification for heights "
+                  f"{[h for h in blocks[:-3] if h not in checkpoints]} (got {sorted(checkpoints)})")
+            message = ws.recv_json(timeout=30)
+            if "id" in message:
+                answers[message["id"]] = message
+                continue
+            check(message.get("method") == "subscription", f"unexpected message {message}")
+            params = message["params"]
+            result = params["result"]
+            if params["topic"] == "blocks":
+                check(not blocks or result["height"] == blocks[-1] + 1,
+                      f"block notification {result['height']} after {blocks[-1:]}")
+                blocks.append(result["height"])
+            elif params["topic"] == "checkpoints":
+                checkpoints.setdefault(result["height"], []).append(result)
+            else:
+                raise TestFailure(f"notification of topic {params['topic']}")
+        check("result" in answers.get(1, {}) and "result" in answers.get(2, {}), f"subscribe answers: {answers}")
+        check(answers.get(3, {}).get("error", {}).get("code") == -32602, f"unknown topic: {answers.get(3)}")
+    finally:
+        ws.close()
+    # What was notified is what the node serves.
+    for height in blocks[:-3]:
+        notified = checkpoints[height][-1]
+        served = cluster.rpc(nodes[0], "get_checkpoint", {"height": height})
+        check(notified["body"] == served["body"] and notified["root"] == served["root"],
+              f"checkpoint {height}: notified {notified} but get_checkpoint says {served}")
+        check(len(notified["signatures"]) >= 3, f"checkpoint {height} notified without a quorum: {notified}")
+    log(f"blocks {blocks[0]}..{blocks[-1]} notified in order; each one's final checkpoint notified")
+    cluster.stop_all_checked()
+
+
 SCENARIOS = {
+    "websocket": scenario_websocket,
     "contracts": scenario_contracts,
     "commit": scenario_commit,
     "kill_restart": scenario_kill_restart,
