@@ -6,12 +6,16 @@
 // at most --inflight submitted and not yet committed), and reads the results from the ledger itself:
 // committed transactions and anchors per second over the steady-state window, from the blocks' own
 // timestamps; latency from submission to the block that commits it and to the first final checkpoint covering
-// it, as seen by polling. Prints one JSON object.
+// it, as the node's WebSocket notifications tell (--monitor ws) or as seen by polling (--monitor poll).
+// Prints one JSON object.
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -46,8 +50,10 @@ struct Options {
   std::size_t per_call = 100;  // transactions per submit_txs call; 1: submit_tx
   double rate = 0;             // transactions per second, open loop; 0: as fast as the in-flight bound allows
   double linger_ms = 0;        // open loop: a call waits this long after its first transaction is due
-  std::size_t proofs_per_call =
-      1;  // --proofs: get_inclusion_proof calls per request (a JSON-RPC batch if > 1)
+  // --proofs: get_inclusion_proof calls per request (a JSON-RPC batch if > 1).
+  std::size_t proofs_per_call = 1;
+  // How commits are observed: ws (the node's notifications) or poll.
+  std::string monitor = "ws";
 };
 
 // CPU seconds this process used so far (user + system): the load's own share
@@ -104,7 +110,10 @@ class Load {
  private:
   void sign_loop(std::string chain_id);
   void submit_loop(std::size_t worker);
-  void monitor_loop();
+  void poll_monitor();
+  void ws_monitor();
+  bool record_block(rpc::RpcClient& client, std::uint64_t h, Clock::time_point seen);
+  void record_checkpoint(std::uint64_t covered, Clock::time_point seen);
 
   Options o_;
   // One per --key: its own nonces and its own queue of signed transactions;
@@ -272,7 +281,40 @@ void Load::submit_loop(std::size_t worker) {
   }
 }
 
-void Load::monitor_loop() {
+// Block h is committed, as the client learned at `seen`: its transactions'
+// latencies. False when get_block failed.
+bool Load::record_block(rpc::RpcClient& client, std::uint64_t h, Clock::time_point seen) {
+  auto block = client.call("get_block", {{"height", h}});
+  if (!block) return false;
+  std::lock_guard lock(mutex_);
+  blocks_[h] = {(*block)["time_unix_ms"].get<std::uint64_t>(), (*block)["txs"].size(), seen};
+  for (const auto& t : (*block)["txs"]) {
+    auto hash = Hash32::from_hex(t.get<std::string>());
+    if (!hash) continue;
+    auto it = submitted_.find(*hash);
+    if (it == submitted_.end()) continue;
+    commit_ms_.push_back(std::chrono::duration<double, std::milli>(seen - it->second).count());
+    awaiting_checkpoint_[h].push_back(it->second);
+    submitted_.erase(it);
+    --inflight_;
+  }
+  cv_.notify_all();
+  return true;
+}
+
+void Load::record_checkpoint(std::uint64_t covered, Clock::time_point seen) {
+  std::lock_guard lock(mutex_);
+  while (!awaiting_checkpoint_.empty() && awaiting_checkpoint_.begin()->first <= covered) {
+    for (const auto& t : awaiting_checkpoint_.begin()->second) {
+      checkpoint_ms_.push_back(std::chrono::duration<double, std::milli>(seen - t).count());
+    }
+    awaiting_checkpoint_.erase(awaiting_checkpoint_.begin());
+  }
+}
+
+// --monitor poll: status, get_block and get_checkpoint every 10 ms. A block
+// is "seen" up to 10 ms and three calls after it was committed.
+void Load::poll_monitor() {
   rpc::RpcClient client(o_.rpc[0]);
   std::uint64_t height = 0;
   while (!stop_) {
@@ -280,38 +322,78 @@ void Load::monitor_loop() {
     if (st) {
       const auto top = (*st)["height"].get<std::uint64_t>();
       for (std::uint64_t h = height + 1; h <= top && !stop_; ++h) {
-        auto block = client.call("get_block", {{"height", h}});
-        if (!block) break;
-        const auto seen = Clock::now();
-        std::lock_guard lock(mutex_);
-        blocks_[h] = {(*block)["time_unix_ms"].get<std::uint64_t>(), (*block)["txs"].size(), seen};
-        for (const auto& t : (*block)["txs"]) {
-          auto hash = Hash32::from_hex(t.get<std::string>());
-          if (!hash) continue;
-          auto it = submitted_.find(*hash);
-          if (it == submitted_.end()) continue;
-          commit_ms_.push_back(std::chrono::duration<double, std::milli>(seen - it->second).count());
-          awaiting_checkpoint_[h].push_back(it->second);
-          submitted_.erase(it);
-          --inflight_;
-        }
-        cv_.notify_all();
+        if (!record_block(client, h, Clock::now())) break;
         height = h;
       }
       auto cp = client.call("get_checkpoint");
-      if (cp && cp->contains("height")) {
-        const auto covered = (*cp)["height"].get<std::uint64_t>();
-        const auto seen = Clock::now();
-        std::lock_guard lock(mutex_);
-        while (!awaiting_checkpoint_.empty() && awaiting_checkpoint_.begin()->first <= covered) {
-          for (const auto& t : awaiting_checkpoint_.begin()->second) {
-            checkpoint_ms_.push_back(std::chrono::duration<double, std::milli>(seen - t).count());
-          }
-          awaiting_checkpoint_.erase(awaiting_checkpoint_.begin());
-        }
-      }
+      if (cp && cp->contains("height")) record_checkpoint((*cp)["height"].get<std::uint64_t>(), Clock::now());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+// --monitor ws (the default): the node's WebSocket topics "blocks" and
+// "checkpoints" (docs/rpc.md), published once a block is durably stored or a
+// checkpoint is final. A block counts as seen when its notification arrives;
+// its transactions are then read with get_block. Reconnects (and catches up
+// with status) if the WebSocket drops.
+void Load::ws_monitor() {
+  namespace beast = boost::beast;
+  namespace websocket = beast::websocket;
+  namespace net = boost::asio;
+  auto endpoint = rpc::parse_url(o_.rpc[0]);
+  if (!endpoint) {
+    std::cerr << "loadgen: " << endpoint.status().message() << "\n";
+    return;
+  }
+  rpc::RpcClient client(o_.rpc[0]);
+  std::uint64_t height = 0;
+  auto catch_up = [&](std::uint64_t top, Clock::time_point seen) {
+    for (std::uint64_t h = height + 1; h <= top && !stop_; ++h) {
+      if (!record_block(client, h, h == top ? seen : Clock::now())) return;
+      height = h;
+    }
+  };
+  while (!stop_) {
+    net::io_context io;
+    websocket::stream<beast::tcp_stream> ws(io);
+    try {
+      net::ip::tcp::resolver resolver(io);
+      beast::get_lowest_layer(ws).connect(resolver.resolve(endpoint->host, std::to_string(endpoint->port)));
+      beast::get_lowest_layer(ws).socket().set_option(net::ip::tcp::no_delay(true));
+      ws.handshake(endpoint->host + ":" + std::to_string(endpoint->port), "/ws");
+      ws.write(net::buffer(
+          std::string(R"({"jsonrpc":"2.0","id":1,"method":"subscribe","params":{"topic":"blocks"}})")));
+      ws.write(net::buffer(
+          std::string(R"({"jsonrpc":"2.0","id":2,"method":"subscribe","params":{"topic":"checkpoints"}})")));
+    } catch (const std::exception& e) {
+      std::cerr << "loadgen: WebSocket to " << o_.rpc[0] << ": " << e.what() << "\n";
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    // What was committed before the subscription took effect.
+    if (auto st = client.call("status")) catch_up((*st)["height"].get<std::uint64_t>(), Clock::now());
+    beast::flat_buffer buffer;
+    while (!stop_) {
+      bool done = false;
+      beast::error_code ec;
+      ws.async_read(buffer, [&](beast::error_code e, std::size_t) {
+        ec = e;
+        done = true;
+      });
+      io.restart();
+      while (!done && !stop_) io.run_for(std::chrono::milliseconds(100));
+      if (!done || ec) break;
+      const auto seen = Clock::now();
+      json message = json::parse(beast::buffers_to_string(buffer.data()), nullptr, false);
+      buffer.consume(buffer.size());
+      if (!message.is_object() || message.value("method", std::string()) != "subscription") continue;
+      const json& params = message["params"];
+      const std::string topic = params.value("topic", std::string());
+      const std::uint64_t at = params["result"].value("height", std::uint64_t{0});
+      if (topic == "blocks") catch_up(at, seen);
+      if (topic == "checkpoints") record_checkpoint(at, seen);
+    }
   }
 }
 
@@ -335,7 +417,13 @@ int Load::run() {
   std::vector<std::thread> threads;
   threads.reserve(2 + o_.workers);
   threads.emplace_back([&] { sign_loop((*st)["chain_id"].get<std::string>()); });
-  threads.emplace_back([&] { monitor_loop(); });
+  threads.emplace_back([&] {
+    if (o_.monitor == "poll") {
+      poll_monitor();
+    } else {
+      ws_monitor();
+    }
+  });
   for (std::size_t w = 0; w < o_.workers; ++w) threads.emplace_back([this, w] { submit_loop(w); });
 
   const auto start = Clock::now();
@@ -380,6 +468,7 @@ int Load::run() {
               {"warmup_s", o_.warmup_s},
               {"inflight", o_.inflight},
               {"per_call", o_.per_call},
+              {"monitor", o_.monitor},
               {"signers", signers_.size()},
               {"offered_tx_per_s", o_.rate},
               {"linger_ms", o_.linger_ms},
@@ -521,6 +610,11 @@ int main(int argc, char** argv) {
                  "Transactions per submit_txs call (the bulk path); 1 submits each with submit_tx")
       ->default_val(100)
       ->check(CLI::Range(1, 1000));
+  app.add_option("--monitor", o.monitor,
+                 "How the load generator learns of commits: ws (the node's WebSocket block and checkpoint "
+                 "notifications) or poll (status, get_block, get_checkpoint every 10 ms)")
+      ->default_val("ws")
+      ->check(CLI::IsMember({"ws", "poll"}));
   app.add_option("--proofs-per-call", o.proofs_per_call,
                  "With --proofs: get_inclusion_proof calls per HTTP request, sent as one JSON-RPC batch when "
                  "more than 1 (the server answers at most 256 per batch)")
