@@ -116,23 +116,36 @@ Status write_file_atomic(const std::filesystem::path& path, const std::string& c
 
 Status write_files_atomic(std::span<const FileToWrite> files, unsigned mode) {
   if (files.empty()) return {};
-  // Each distinct directory, opened before any file is written: syncfs on a
-  // descriptor reports a write-back error of its file system that happened
-  // after the descriptor was opened (Linux 5.8 and later).
-  std::map<std::filesystem::path, int> dirs;
-  auto close_dirs = [&] {
-    for (auto& [_, fd] : dirs) ::close(fd);
+  // One open directory per file system, opened before any file is written:
+  // syncfs on a descriptor reports a write-back error of its file system that
+  // happened after the descriptor was opened (Linux 5.8 and later). Only one
+  // per file system stays open, so a batch spread over many directories does
+  // not run out of descriptors.
+  std::vector<std::filesystem::path> dirs;  // distinct parents, in order
+  std::set<std::filesystem::path> seen;
+  std::map<dev_t, std::pair<int, std::filesystem::path>> file_systems;
+  auto close_file_systems = [&] {
+    for (auto& [_, fs] : file_systems) ::close(fs.first);
   };
   for (const auto& f : files) {
     const std::filesystem::path parent = f.path.has_parent_path() ? f.path.parent_path() : ".";
-    if (dirs.contains(parent)) continue;
+    if (!seen.insert(parent).second) continue;
+    struct stat st {};
+    if (::stat(parent.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      const std::string why =
+          S_ISDIR(st.st_mode) || st.st_mode == 0 ? std::strerror(errno) : "not a directory";
+      close_file_systems();
+      return error(ErrorCode::io_error, "cannot open directory " + parent.string() + ": " + why);
+    }
+    dirs.push_back(parent);
+    if (file_systems.contains(st.st_dev)) continue;
     const int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
       const std::string why = std::strerror(errno);
-      close_dirs();
+      close_file_systems();
       return error(ErrorCode::io_error, "cannot open directory " + parent.string() + ": " + why);
     }
-    dirs.emplace(parent, fd);
+    file_systems.emplace(st.st_dev, std::make_pair(fd, parent));
   }
   std::size_t written = 0;
   auto remove_temps = [&] {
@@ -143,44 +156,42 @@ Status write_files_atomic(std::span<const FileToWrite> files, unsigned mode) {
     if (!s.ok()) {
       ::unlink((f.path.string() + ".tmp").c_str());
       remove_temps();
-      close_dirs();
+      close_file_systems();
       return s;
     }
     ++written;
   }
-  // One syncfs per file system (by device), before any rename.
-  std::set<dev_t> synced;
-  for (const auto& [dir, fd] : dirs) {
-    struct stat st {};
-    if (::fstat(fd, &st) != 0 || !synced.insert(st.st_dev).second) continue;
-    if (::syncfs(fd) != 0) {
+  for (const auto& [_, fs] : file_systems) {
+    if (::syncfs(fs.first) != 0) {
       const std::string why = std::strerror(errno);
       remove_temps();
-      close_dirs();
-      return error(ErrorCode::io_error, "cannot sync the file system of " + dir.string() + ": " + why);
+      close_file_systems();
+      return error(ErrorCode::io_error, "cannot sync the file system of " + fs.second.string() + ": " + why);
     }
   }
+  close_file_systems();
   for (std::size_t i = 0; i < files.size(); ++i) {
     const std::string tmp = files[i].path.string() + ".tmp";
     if (::rename(tmp.c_str(), files[i].path.c_str()) != 0) {
       const std::string why = std::strerror(errno);
       for (std::size_t j = i; j < files.size(); ++j) ::unlink((files[j].path.string() + ".tmp").c_str());
-      close_dirs();
       return error(ErrorCode::io_error, "cannot rename to " + files[i].path.string() + ": " + why + " (" +
                                             std::to_string(i) + " of " + std::to_string(files.size()) +
                                             " files were renamed into place)");
     }
   }
-  // The renames must survive a power loss too.
-  Status result;
-  for (const auto& [dir, fd] : dirs) {
-    if (::fsync(fd) != 0 && result.ok()) {
-      result =
-          error(ErrorCode::io_error, "cannot sync directory " + dir.string() + ": " + std::strerror(errno));
+  // The renames must survive a power loss too: each directory, one at a time.
+  for (const auto& dir : dirs) {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0) {
+      const std::string why = std::strerror(errno);
+      if (fd >= 0) ::close(fd);
+      return error(ErrorCode::io_error, "cannot sync directory " + dir.string() + ": " + why +
+                                            " (every file was renamed into place)");
     }
+    ::close(fd);
   }
-  close_dirs();
-  return result;
+  return {};
 }
 
 Result<std::chrono::milliseconds> parse_duration(const std::string& text) {

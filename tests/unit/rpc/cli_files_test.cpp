@@ -83,6 +83,28 @@ TEST_F(CliFiles, FailedRenameSaysHowManyLandedAndLeavesNoTemporaries) {
   EXPECT_EQ(names(), (std::vector<std::string>{"a", "a/one.json", "b", "b/two.json", "b/two.json/inside"}));
 }
 
+// The agent's proof tree mirrors the watched tree: one batch may touch more
+// directories than a process may hold open.
+TEST_F(CliFiles, FilesInMoreDirectoriesThanDescriptors) {
+  std::vector<FileToWrite> files;
+  for (int i = 0; i < 1500; ++i) {
+    const fs::path d = dir_ / "many" / std::to_string(i);
+    fs::create_directories(d);
+    files.push_back({d / "p.json", std::to_string(i)});
+  }
+  ASSERT_TRUE(write_files_atomic(files).ok());
+  EXPECT_EQ(read_all(dir_ / "many" / "1499" / "p.json"), "1499");
+  EXPECT_FALSE(fs::exists(dir_ / "many" / "0" / "p.json.tmp"));
+}
+
+TEST_F(CliFiles, ParentThatIsAFile) {
+  std::ofstream(dir_ / "plain") << "x";
+  const std::vector<FileToWrite> files{{dir_ / "plain" / "one.json", "1"}};
+  const Status s = write_files_atomic(files);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("not a directory"), std::string::npos) << s.message();
+}
+
 TEST_F(CliFiles, SingleFileWrite) {
   ASSERT_TRUE(write_file_atomic(dir_ / "a" / "x", "content").ok());
   EXPECT_EQ(read_all(dir_ / "a" / "x"), "content");
