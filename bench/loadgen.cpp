@@ -390,7 +390,7 @@ void Load::ws_monitor() {
       if (!message.is_object() || message.value("method", std::string()) != "subscription") continue;
       const json& params = message["params"];
       const std::string topic = params.value("topic", std::string());
-      const std::uint64_t at = params["result"].value("height", std::uint64_t{0});
+      const std::uint64_t at = params.value("result", json::object()).value("height", std::uint64_t{0});
       if (topic == "blocks") catch_up(at, seen);
       if (topic == "checkpoints") record_checkpoint(at, seen);
     }

@@ -52,7 +52,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode="" filter="." min_time="0.5" files=10000 total_mib=2048 lines=1000000
-validators=4 batch=1 duration=20 inflight=2000 rate=0 linger_ms=0 per_call=100 submitters=4 proofs=0 leaves=100000 proof_workers=4 json=0 profile="" per_call_given="" monitor=ws
+validators=4 batch=1 duration=20 inflight=2000 rate=0 linger_ms=0 per_call="" submitters=4 proofs=0 leaves=100000 proof_workers=4 json=0 profile="" monitor=ws
 while [ $# -gt 0 ]; do
   case "$1" in
     --micro) mode=micro ;;
@@ -66,7 +66,7 @@ while [ $# -gt 0 ]; do
     --inflight) inflight=$2; shift ;;
     --rate) rate=$2; mode=${mode:-network}; shift ;;
     --linger-ms) linger_ms=$2; mode=${mode:-network}; shift ;;
-    --per-call) per_call=$2; per_call_given=$2; mode=${mode:-network}; shift ;;
+    --per-call) per_call=$2; mode=${mode:-network}; shift ;;
     --monitor) monitor=$2; mode=${mode:-network}; shift ;;
     --submitters) submitters=$2; mode=${mode:-network}; shift ;;
     --proofs) proofs=1; mode=${mode:-network} ;;
@@ -157,7 +157,7 @@ if [ "$mode" = network ]; then
     node_cpu() { awk -v t="$tick" '{ printf "%.2f", ($14 + $15) / t }' "/proc/${pids[0]}/stat"; }
     cpu_before=$(node_cpu)
     result=$("$bin"/cityledger_loadgen --proofs --rpc "http://127.0.0.1:$((port + 1))" \
-      --workers "$proof_workers" --duration "$duration" --proofs-per-call "${per_call_given:-1}")
+      --workers "$proof_workers" --duration "$duration" --proofs-per-call "${per_call:-1}")
     # Validator 0's CPU seconds while it served the proofs (and the warm-up,
     # which the per-proof figure leaves out: an upper bound).
     result=$(jq -c --argjson cpu "$(awk -v a="$cpu_before" -v b="$(node_cpu)" 'BEGIN { printf "%.2f", b - a }')" \
@@ -168,7 +168,7 @@ if [ "$mode" = network ]; then
   fi
   result=$("$bin"/cityledger_loadgen "${rpcs[@]}" "${keys[@]}" --batch "$batch" \
     --duration "$duration" --inflight "$inflight" --rate "$rate" --linger-ms "$linger_ms" \
-    --per-call "$per_call" --monitor "$monitor")
+    --per-call "${per_call:-100}" --monitor "$monitor")
   if [ -n "$perf_pid" ]; then
     wait "$perf_pid" || true
     perf report -i "$profile/perf.data" --stdio --children --percent-limit 1.5 --sort symbol \

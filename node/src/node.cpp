@@ -969,10 +969,10 @@ void Node::keep_block(const pb::Block& block) {
   }
 }
 
-// Final checkpoints go to the ledger as they form (and to WebSocket subscribers
-// of "checkpoints"), so a restarted node still
-// serves them (and proofs at their sizes). A failed write is logged, not
-// fatal: the block itself is stored, and peers hold the signatures too.
+// Final checkpoints go to the ledger as they form, so a restarted node still
+// serves them (and proofs at their sizes), and to the WebSocket subscribers of
+// "checkpoints". A failed write is logged, not fatal: the block itself is
+// stored, and peers hold the signatures too.
 void Node::store_final_checkpoints() {
   std::vector<CheckpointCollector::Changed> changed;
   {

@@ -251,12 +251,11 @@ Result<std::vector<Result<json>>> RpcClient::call_batch(std::span<const BatchCal
       "batch of " + std::to_string(calls.size()) + " (" + calls.front().method + ", ...)";
   auto response = exchange(json_text(request), what);
   if (!response) return response.status();
-  if (is_response_envelope(*response) && response->contains("error")) {
-    // The server refused the batch as a whole (too large, malformed).
-    auto refused = interpret_response(*response, url_, nullptr);
-    if (!refused.ok()) return refused.status();
-  }
   if (!response->is_array()) {
+    // One error object: the server refused the batch as a whole (too large, malformed).
+    if (is_response_envelope(*response) && response->contains("error")) {
+      if (auto refused = interpret_response(*response, url_, nullptr); !refused.ok()) return refused.status();
+    }
     return Status(ErrorCode::io_error, "reply from " + url_ + " to a " + what +
                                            " is not a JSON-RPC batch: " + excerpt(response->dump()));
   }

@@ -16,7 +16,6 @@
 #include <csignal>
 #include <iostream>
 #include <map>
-#include <numeric>
 #include <set>
 #include <thread>
 
@@ -235,32 +234,23 @@ bool Agent::write_proofs(const AgentBatch& batch, std::size_t first, std::size_t
   std::vector<std::uint64_t> leaves;
   for (std::size_t i = first; i < first + count; ++i)
     leaves.push_back(batch.first_leaf + batch.files[i].index);
-  std::vector<Result<json>> bundles(count, error(ErrorCode::unavailable, "not asked"));
-  std::vector<std::size_t> pending(count);
-  std::iota(pending.begin(), pending.end(), std::size_t{0});
+  ProofFetch fetch(std::move(leaves));
   const auto asked = Clock::now();
-  while (!pending.empty()) {
-    std::vector<std::uint64_t> ask;
-    for (std::size_t k : pending) ask.push_back(leaves[k]);
-    auto answers = inclusion_proofs(client_, ask);
-    std::vector<std::size_t> again;
+  for (;;) {
+    fetch.ask(client_);
+    if (fetch.pending.empty() || stopping) break;
     std::string problem;  // the first answer that is not the normal wait
-    for (std::size_t j = 0; j < pending.size(); ++j) {
-      const std::size_t k = pending[j];
-      bundles[k] = std::move(answers[j]);
-      if (bundles[k]) continue;
-      again.push_back(k);
+    for (std::size_t k : fetch.pending) {
       // Until a final checkpoint covers the leaf the node says "unavailable":
       // a normal wait of about a block. Only a long one is worth a report.
-      const Status& why = bundles[k].status();
+      const Status& why = fetch.bundles[k].status();
       const bool waiting = why.code() == ErrorCode::unavailable &&
                            why.message().find("no final checkpoint") != std::string::npos;
-      if (problem.empty() && (!waiting || Clock::now() - asked > std::chrono::seconds(30))) {
+      if (!waiting || Clock::now() - asked > std::chrono::seconds(30)) {
         problem = "proof for " + batch.files[first + k].path + ": " + why.message();
+        break;
       }
     }
-    pending = std::move(again);
-    if (pending.empty() || stopping) break;
     if (!problem.empty()) {
       note_error(problem);
       nap(std::chrono::seconds(2));
@@ -273,9 +263,9 @@ bool Agent::write_proofs(const AgentBatch& batch, std::size_t first, std::size_t
   files.reserve(count);
   for (std::size_t k = 0; k < count; ++k) {
     const auto& f = batch.files[first + k];
-    Result<json>& bundle = bundles[k];
+    Result<json>& bundle = fetch.bundles[k];
     if ((*bundle)["entry"].value("content_hash", "") != f.sha256) {
-      note_error("the node's proof for leaf " + std::to_string(leaves[k]) + " is not for " + f.path);
+      note_error("the node's proof for leaf " + std::to_string(fetch.leaves[k]) + " is not for " + f.path);
       return false;
     }
     const fs::path out = fs::path(o_.proof_dir) / (f.path + ".proof.json");

@@ -8,7 +8,6 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <numeric>
 #include <set>
 #include <thread>
 
@@ -292,32 +291,23 @@ int run_anchor(const Global& g, const AnchorOptions& o) {
         for (std::size_t i = first; i < first + count; ++i) {
           leaves.push_back(batches[items[i].batch].first_leaf + items[i].index_in_tx);
         }
-        std::vector<Result<json>> bundles(count, error(ErrorCode::unavailable, "not asked"));
-        std::vector<std::size_t> pending(count);
-        std::iota(pending.begin(), pending.end(), std::size_t{0});
+        ProofFetch fetch(std::move(leaves));
         for (;;) {
-          std::vector<std::uint64_t> ask;
-          for (std::size_t k : pending) ask.push_back(leaves[k]);
-          auto answers = inclusion_proofs(client, ask);
-          std::vector<std::size_t> again;
-          for (std::size_t j = 0; j < pending.size(); ++j) {
-            bundles[pending[j]] = std::move(answers[j]);
-            if (!bundles[pending[j]] && retryable(bundles[pending[j]].status())) again.push_back(pending[j]);
-          }
-          pending = std::move(again);
-          if (pending.empty() || Clock::now() >= deadline) break;
+          fetch.ask(client);
+          std::erase_if(fetch.pending, [&](std::size_t k) { return !retryable(fetch.bundles[k].status()); });
+          if (fetch.pending.empty() || Clock::now() >= deadline) break;
           std::this_thread::sleep_for(std::chrono::milliseconds(200));
         }
         std::vector<FileToWrite> files;
         files.reserve(count);
         for (std::size_t k = 0; k < count; ++k) {
           const auto& item = items[first + k];
-          Result<json>& bundle = bundles[k];
+          Result<json>& bundle = fetch.bundles[k];
           if (!bundle)
             return fail("anchor: no proof for " + item.path.string() + ": " + bundle.status().message());
           if ((*bundle)["entry"].value("content_hash", "") != item.content_hash.hex()) {
-            return fail("anchor: the node's proof for leaf " + std::to_string(leaves[k]) + " is not for " +
-                        item.path.string() + " (content hash differs)");
+            return fail("anchor: the node's proof for leaf " + std::to_string(fetch.leaves[k]) +
+                        " is not for " + item.path.string() + " (content hash differs)");
           }
           const fs::path out = fs::path(o.proof_dir) / (item.path.filename().string() + ".proof.json");
           files.push_back({out, bundle->dump(2) + "\n"});

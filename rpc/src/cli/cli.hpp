@@ -67,11 +67,18 @@ Result<std::uint64_t> next_nonce(rpc::RpcClient& client, const std::string& sign
 Result<nlohmann::json> submit_transaction(rpc::RpcClient& client, const std::string& tx_hex, bool wait,
                                           double timeout_s);
 
-// get_inclusion_proof for each of `leaves`, up to 100 per JSON-RPC batch (one
-// HTTP request each); results in the order of `leaves`. When a batch's
-// exchange fails as a whole, each of its leaves gets that Status.
-std::vector<Result<nlohmann::json>> inclusion_proofs(rpc::RpcClient& client,
-                                                     std::span<const std::uint64_t> leaves);
+// Proof bundles for many leaves: get_inclusion_proof calls, up to 100 per
+// JSON-RPC batch (one HTTP request each). ask() asks for every pending leaf
+// and keeps pending the ones whose answer is an error (a failed exchange is
+// the error of each leaf of its batch), with that error in `bundles`.
+struct ProofFetch {
+  explicit ProofFetch(std::vector<std::uint64_t> leaves_to_prove);
+  void ask(rpc::RpcClient& client);
+
+  std::vector<std::uint64_t> leaves;
+  std::vector<Result<nlohmann::json>> bundles;  // bundles[k] is leaves[k]'s
+  std::vector<std::size_t> pending;             // the k not yet proved
+};
 
 // SHA-256 of each file, on up to `threads` threads (0: one per core, at most
 // 8); results in the order of `paths`.

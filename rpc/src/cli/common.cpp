@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <numeric>
 #include <set>
 #include <thread>
 
@@ -121,23 +122,21 @@ Status write_files_atomic(std::span<const FileToWrite> files, unsigned mode) {
   // happened after the descriptor was opened (Linux 5.8 and later). Only one
   // per file system stays open, so a batch spread over many directories does
   // not run out of descriptors.
-  std::vector<std::filesystem::path> dirs;  // distinct parents, in order
-  std::set<std::filesystem::path> seen;
+  std::set<std::filesystem::path> dirs;  // distinct parents
   std::map<dev_t, std::pair<int, std::filesystem::path>> file_systems;
   auto close_file_systems = [&] {
     for (auto& [_, fs] : file_systems) ::close(fs.first);
   };
   for (const auto& f : files) {
     const std::filesystem::path parent = f.path.has_parent_path() ? f.path.parent_path() : ".";
-    if (!seen.insert(parent).second) continue;
+    if (!dirs.insert(parent).second) continue;
     struct stat st {};
-    if (::stat(parent.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      const std::string why =
-          S_ISDIR(st.st_mode) || st.st_mode == 0 ? std::strerror(errno) : "not a directory";
+    const bool found = ::stat(parent.c_str(), &st) == 0;
+    if (!found || !S_ISDIR(st.st_mode)) {
+      const std::string why = found ? "not a directory" : std::strerror(errno);
       close_file_systems();
       return error(ErrorCode::io_error, "cannot open directory " + parent.string() + ": " + why);
     }
-    dirs.push_back(parent);
     if (file_systems.contains(st.st_dev)) continue;
     const int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
@@ -261,24 +260,28 @@ Result<nlohmann::json> submit_transaction(rpc::RpcClient& client, const std::str
   }
 }
 
-std::vector<Result<nlohmann::json>> inclusion_proofs(rpc::RpcClient& client,
-                                                     std::span<const std::uint64_t> leaves) {
+ProofFetch::ProofFetch(std::vector<std::uint64_t> leaves_to_prove)
+    : leaves(std::move(leaves_to_prove)),
+      bundles(leaves.size(), error(ErrorCode::unavailable, "not asked yet")),
+      pending(leaves.size()) {
+  std::iota(pending.begin(), pending.end(), std::size_t{0});
+}
+
+void ProofFetch::ask(rpc::RpcClient& client) {
   constexpr std::size_t per_batch = 100;
-  std::vector<Result<nlohmann::json>> out;
-  out.reserve(leaves.size());
+  std::vector<std::size_t> still;
   std::vector<rpc::BatchCall> calls;
-  for (std::size_t first = 0; first < leaves.size(); first += per_batch) {
-    const auto some = leaves.subspan(first, std::min(per_batch, leaves.size() - first));
+  for (std::size_t first = 0; first < pending.size(); first += per_batch) {
+    const auto some = std::span(pending).subspan(first, std::min(per_batch, pending.size() - first));
     calls.clear();
-    for (std::uint64_t leaf : some) calls.push_back({"get_inclusion_proof", {{"leaf_index", leaf}}});
+    for (std::size_t k : some) calls.push_back({"get_inclusion_proof", {{"leaf_index", leaves[k]}}});
     auto answers = client.call_batch(calls);
-    if (!answers) {
-      out.insert(out.end(), some.size(), answers.status());
-      continue;
+    for (std::size_t j = 0; j < some.size(); ++j) {
+      bundles[some[j]] = answers ? std::move((*answers)[j]) : Result<nlohmann::json>(answers.status());
+      if (!bundles[some[j]]) still.push_back(some[j]);
     }
-    for (auto& answer : *answers) out.push_back(std::move(answer));
   }
-  return out;
+  pending = std::move(still);
 }
 
 }  // namespace cityledger::cli

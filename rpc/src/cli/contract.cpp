@@ -454,10 +454,11 @@ int run_contract_events(const Global& g, const std::string& id, const std::strin
     if (ec) return fail("contract events: cannot create " + proof_dir + ": " + ec.message());
     std::vector<std::uint64_t> leaves;
     for (const auto& e : all) leaves.push_back(e["leaf_index"].get<std::uint64_t>());
-    auto bundles = inclusion_proofs(client, leaves);
+    ProofFetch fetch(std::move(leaves));
+    fetch.ask(client);
     for (std::size_t i = 0; i < all.size(); ++i) {
       auto& e = all[i];
-      auto& bundle = bundles[i];
+      auto& bundle = fetch.bundles[i];
       if (!bundle) {
         return fail("contract events: no proof yet for event " +
                     std::to_string(e["sequence"].get<std::uint64_t>()) + ": " + bundle.status().message());
